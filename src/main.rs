@@ -1,0 +1,34 @@
+//! The plugin binary. Vault or OpenBao starts it; run by hand, it explains
+//! that and exits 1.
+
+use std::process::ExitCode;
+
+use tracing_subscriber::filter::LevelFilter;
+use vault_plugin_auth_ratls::transport::log;
+
+fn main() -> ExitCode {
+    let level = std::env::var(log::LEVEL_VAR)
+        .ok()
+        .and_then(|name| log::parse_level(&name))
+        .unwrap_or(LevelFilter::INFO);
+    log::init(level);
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("[ERROR] cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(vault_plugin_auth_ratls::run()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // go-plugin maps a plain line starting "[ERROR]" to its error level.
+            eprintln!("[ERROR] {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! [`Storage`] in process memory, for tests only: the plugin itself always
+//! stores through the host.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+
+use super::{Storage, StorageError};
+
+/// A map behind a std mutex: no await happens while it is held.
+#[derive(Debug, Default)]
+pub struct MemStorage {
+    entries: Mutex<BTreeMap<String, Vec<u8>>>,
+    /// When set, every call fails with this host error (to test failure paths).
+    failing: Mutex<Option<String>>,
+}
+
+impl MemStorage {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Makes every later call fail with `message`, or succeed again with `None`.
+    pub fn fail_with(&self, message: Option<&str>) {
+        if let Ok(mut failing) = self.failing.lock() {
+            *failing = message.map(str::to_owned);
+        }
+    }
+
+    /// All keys, sorted.
+    pub fn keys(&self) -> Vec<String> {
+        self.entries
+            .lock()
+            .map(|e| e.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut BTreeMap<String, Vec<u8>>) -> T,
+    ) -> Result<T, StorageError> {
+        if let Some(message) = self.failing.lock().ok().and_then(|f| f.clone()) {
+            return Err(StorageError::Host(message));
+        }
+        let mut entries = self
+            .entries
+            .lock()
+            .map_err(|_| StorageError::Transport("storage lock poisoned".into()))?;
+        Ok(f(&mut entries))
+    }
+}
+
+#[async_trait]
+impl Storage for MemStorage {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        self.with(|e| e.get(key).cloned())
+    }
+
+    async fn put(&self, key: &str, value: Vec<u8>) -> Result<(), StorageError> {
+        self.with(|e| {
+            e.insert(key.to_owned(), value);
+        })
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        self.with(|e| {
+            e.remove(key);
+        })
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        self.with(|e| {
+            let mut keys: Vec<String> = e
+                .range(prefix.to_owned()..)
+                .take_while(|(k, _)| k.starts_with(prefix))
+                .map(|(k, _)| {
+                    let rest = &k[prefix.len()..];
+                    match rest.find('/') {
+                        Some(i) => rest[..=i].to_owned(),
+                        None => rest.to_owned(),
+                    }
+                })
+                .collect();
+            keys.dedup();
+            keys
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn meets_the_storage_contract() {
+        super::super::storage::contract::storage_contract(&MemStorage::new()).await;
+    }
+
+    #[tokio::test]
+    async fn failure_injection() {
+        let storage = MemStorage::new();
+        storage.fail_with(Some("sealed"));
+        assert_eq!(
+            storage.get("x").await,
+            Err(StorageError::Host("sealed".into()))
+        );
+        storage.fail_with(None);
+        assert_eq!(storage.get("x").await, Ok(None));
+    }
+}

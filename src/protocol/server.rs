@@ -1,0 +1,322 @@
+//! The `pb.Backend` gRPC service: decodes the host's calls, routes them
+//! through the path table and hands them to a [`LogicalBackend`].
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tonic::{Request as GrpcRequest, Response as GrpcResponse, Status};
+
+use super::help;
+use super::storage::GrpcStorage;
+use super::system_view::GrpcSystemView;
+use super::{BackendInfo, Error, Operation, Request, Response, Router, Storage, SystemView};
+use crate::pb::backend::{self as pb, backend_server};
+use crate::pb::logical::{self, plugin_version_server::PluginVersion};
+use crate::pb::multiplexing::{
+    MultiplexingSupportRequest, MultiplexingSupportResponse,
+    plugin_multiplexing_server::PluginMultiplexing,
+};
+use crate::transport::Broker;
+
+/// How long `Setup` waits for the broker to announce the host's services;
+/// go-plugin's host waits as long on its side.
+const BROKER_WAIT: Duration = Duration::from_secs(5);
+/// The host allows messages up to `MaxInt32`; tonic's default is 4 MiB.
+const MAX_MESSAGE: usize = i32::MAX as usize;
+
+/// What a backend instance gets from the host at `Setup`.
+#[derive(Clone)]
+pub struct BackendDeps {
+    pub storage: Arc<dyn Storage>,
+    pub system_view: Arc<dyn SystemView>,
+    /// The mount's configuration as given to `Setup`.
+    pub config: HashMap<String, String>,
+}
+
+/// A plugin's behaviour behind its static [`BackendInfo`].
+#[async_trait]
+pub trait LogicalBackend: Send + Sync + 'static {
+    /// Tells the backend's path families apart.
+    type Endpoint: Copy + Send + Sync + std::fmt::Debug + 'static;
+
+    /// The backend's type, help and path table.
+    fn info() -> &'static BackendInfo<Self::Endpoint>;
+
+    /// A backend for one mount. Must not touch storage: during `plugin
+    /// register` the host has none to offer.
+    fn create(deps: BackendDeps) -> Self
+    where
+        Self: Sized;
+
+    /// Whether the object at `request.path` exists, on paths that declare an
+    /// existence check; decides between `create` and `update`.
+    async fn exists(&self, endpoint: Self::Endpoint, request: &Request) -> Result<bool, Error>;
+
+    /// Serves a request whose path and operation the table declares.
+    /// `Ok(None)` means "nothing here": 404 for reads, 204 otherwise.
+    async fn handle(
+        &self,
+        endpoint: Self::Endpoint,
+        request: Request,
+    ) -> Result<Option<Response>, Error>;
+
+    /// Vault's periodic `rollback` call (every minute), for housekeeping.
+    async fn rollback(&self) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+/// The `pb.Backend` service for backends of type `B`. One process serves one
+/// mount (we do not multiplex), so there is at most one instance.
+pub struct BackendServer<B: LogicalBackend> {
+    router: Arc<Router<B::Endpoint>>,
+    broker: Broker,
+    instance: RwLock<Option<Arc<B>>>,
+}
+
+impl<B: LogicalBackend> BackendServer<B> {
+    pub fn new(router: Arc<Router<B::Endpoint>>, broker: Broker) -> Self {
+        Self {
+            router,
+            broker,
+            instance: RwLock::new(None),
+        }
+    }
+
+    fn instance(&self) -> Result<Arc<B>, Status> {
+        self.instance
+            .read()
+            .ok()
+            .and_then(|i| i.clone())
+            .ok_or_else(|| Status::failed_precondition("the backend is not set up"))
+    }
+
+    fn set_instance(&self, instance: Option<Arc<B>>) {
+        if let Ok(mut slot) = self.instance.write() {
+            *slot = instance;
+        }
+    }
+
+    /// The gRPC services for the plugin server: `pb.Backend`,
+    /// `logical.PluginVersion` and `pluginutil.multiplexing.PluginMultiplexing`.
+    pub fn into_routes(self) -> tonic::service::Routes {
+        tonic::service::Routes::new(
+            backend_server::BackendServer::new(self)
+                .max_decoding_message_size(MAX_MESSAGE)
+                .max_encoding_message_size(MAX_MESSAGE),
+        )
+        .add_service(
+            crate::pb::logical::plugin_version_server::PluginVersionServer::new(VersionService),
+        )
+        .add_service(
+            crate::pb::multiplexing::plugin_multiplexing_server::PluginMultiplexingServer::new(
+                VersionService,
+            ),
+        )
+    }
+}
+
+/// Routes one request to the backend. Separate from gRPC so that it is the
+/// single entry point for decoding, routing and validation.
+pub async fn dispatch<B: LogicalBackend>(
+    backend: &B,
+    router: &Router<B::Endpoint>,
+    mut request: Request,
+) -> Result<Option<Response>, Error> {
+    match request.operation {
+        // OpenBao 2.7+ asks for a canonical path; "unsupported" keeps ours.
+        Operation::ResolvePath => return Err(Error::UnsupportedOperation),
+        Operation::Help => return help::respond(B::info(), router, &request.path).map(Some),
+        Operation::Rollback => return backend.rollback().await.map(|()| None),
+        _ => {}
+    }
+    let (spec, captures) = router.route(&request.path).ok_or(Error::UnsupportedPath)?;
+    if spec.operation(request.operation).is_none() {
+        return Err(Error::UnsupportedOperation);
+    }
+    request.captures = captures;
+    let unknown = spec.unknown_fields(&request.data);
+    let mut response = backend.handle(spec.endpoint, request).await?;
+    if let Some(response) = response.as_mut().filter(|r| r.raw_status().is_none()) {
+        if !unknown.is_empty() {
+            response.warn(format!(
+                "Endpoint ignored these unrecognized parameters: [{}]",
+                unknown.join(" ")
+            ));
+        }
+    }
+    Ok(response)
+}
+
+fn reply(result: Result<Option<Response>, Error>) -> pb::HandleRequestReply {
+    match result {
+        Ok(response) => pb::HandleRequestReply {
+            response: response.map(Response::into_proto),
+            err: None,
+        },
+        Err(error) => pb::HandleRequestReply {
+            response: None,
+            err: Some(error.to_proto()),
+        },
+    }
+}
+
+#[async_trait]
+impl<B: LogicalBackend> backend_server::Backend for BackendServer<B> {
+    async fn handle_request(
+        &self,
+        call: GrpcRequest<pb::HandleRequestArgs>,
+    ) -> Result<GrpcResponse<pb::HandleRequestReply>, Status> {
+        let backend = self.instance()?;
+        let request = call
+            .into_inner()
+            .request
+            .ok_or_else(|| Status::invalid_argument("no request"))?;
+        let result = match Request::from_proto(request) {
+            Ok(request) => dispatch(backend.as_ref(), &self.router, request).await,
+            Err(error) => Err(error),
+        };
+        Ok(GrpcResponse::new(reply(result)))
+    }
+
+    async fn special_paths(
+        &self,
+        _: GrpcRequest<pb::Empty>,
+    ) -> Result<GrpcResponse<pb::SpecialPathsReply>, Status> {
+        let special = B::info().special_paths;
+        let strings = |paths: &[&str]| paths.iter().map(|p| (*p).to_owned()).collect();
+        Ok(GrpcResponse::new(pb::SpecialPathsReply {
+            paths: Some(pb::Paths {
+                unauthenticated: strings(special.unauthenticated),
+                local_storage: strings(special.local_storage),
+                seal_wrap_storage: strings(special.seal_wrap_storage),
+                ..Default::default()
+            }),
+        }))
+    }
+
+    async fn handle_existence_check(
+        &self,
+        call: GrpcRequest<pb::HandleExistenceCheckArgs>,
+    ) -> Result<GrpcResponse<pb::HandleExistenceCheckReply>, Status> {
+        let backend = self.instance()?;
+        let request = call
+            .into_inner()
+            .request
+            .ok_or_else(|| Status::invalid_argument("no request"))?;
+        let mut request = match Request::from_proto(request) {
+            Ok(request) => request,
+            Err(error) => {
+                return Ok(GrpcResponse::new(pb::HandleExistenceCheckReply {
+                    err: Some(error.to_proto()),
+                    ..Default::default()
+                }));
+            }
+        };
+        let Some((spec, captures)) = self
+            .router
+            .route(&request.path)
+            .filter(|(s, _)| s.existence_check)
+        else {
+            // No check here: the host keeps the operation as `update`.
+            return Ok(GrpcResponse::new(pb::HandleExistenceCheckReply::default()));
+        };
+        request.captures = captures;
+        let reply = match backend.exists(spec.endpoint, &request).await {
+            Ok(exists) => pb::HandleExistenceCheckReply {
+                check_found: true,
+                exists,
+                err: None,
+            },
+            Err(error) => pb::HandleExistenceCheckReply {
+                check_found: true,
+                exists: false,
+                err: Some(error.to_proto()),
+            },
+        };
+        Ok(GrpcResponse::new(reply))
+    }
+
+    async fn cleanup(&self, _: GrpcRequest<pb::Empty>) -> Result<GrpcResponse<pb::Empty>, Status> {
+        self.set_instance(None);
+        Ok(GrpcResponse::new(pb::Empty {}))
+    }
+
+    async fn invalidate_key(
+        &self,
+        _: GrpcRequest<pb::InvalidateKeyArgs>,
+    ) -> Result<GrpcResponse<pb::Empty>, Status> {
+        // Nothing is cached in the process, so nothing goes stale.
+        Ok(GrpcResponse::new(pb::Empty {}))
+    }
+
+    async fn setup(
+        &self,
+        call: GrpcRequest<pb::SetupArgs>,
+    ) -> Result<GrpcResponse<pb::SetupReply>, Status> {
+        let args = call.into_inner();
+        let channel = match self.broker.dial(args.broker_id, BROKER_WAIT).await {
+            Ok(channel) => channel,
+            Err(error) => {
+                tracing::error!(error = %error, "setup failed: cannot reach the host's storage");
+                return Ok(GrpcResponse::new(pb::SetupReply {
+                    err: error.to_string(),
+                }));
+            }
+        };
+        let deps = BackendDeps {
+            storage: Arc::new(GrpcStorage::new(channel.clone())),
+            system_view: Arc::new(GrpcSystemView::new(channel)),
+            config: args.config,
+        };
+        self.set_instance(Some(Arc::new(B::create(deps))));
+        tracing::debug!("backend set up");
+        Ok(GrpcResponse::new(pb::SetupReply { err: String::new() }))
+    }
+
+    async fn initialize(
+        &self,
+        _: GrpcRequest<pb::InitializeArgs>,
+    ) -> Result<GrpcResponse<pb::InitializeReply>, Status> {
+        Ok(GrpcResponse::new(pb::InitializeReply { err: None }))
+    }
+
+    async fn r#type(
+        &self,
+        _: GrpcRequest<pb::Empty>,
+    ) -> Result<GrpcResponse<pb::TypeReply>, Status> {
+        Ok(GrpcResponse::new(pb::TypeReply {
+            r#type: B::info().backend_type as u32,
+        }))
+    }
+}
+
+/// `logical.PluginVersion` and the multiplexing probe: facts about the binary.
+struct VersionService;
+
+#[async_trait]
+impl PluginVersion for VersionService {
+    async fn version(
+        &self,
+        _: GrpcRequest<logical::Empty>,
+    ) -> Result<GrpcResponse<logical::VersionReply>, Status> {
+        Ok(GrpcResponse::new(logical::VersionReply {
+            plugin_version: crate::PLUGIN_VERSION.to_owned(),
+        }))
+    }
+}
+
+#[async_trait]
+impl PluginMultiplexing for VersionService {
+    async fn multiplexing_support(
+        &self,
+        _: GrpcRequest<MultiplexingSupportRequest>,
+    ) -> Result<GrpcResponse<MultiplexingSupportResponse>, Status> {
+        // One process per mount keeps instances apart by construction.
+        Ok(GrpcResponse::new(MultiplexingSupportResponse {
+            supported: false,
+        }))
+    }
+}

@@ -1,0 +1,157 @@
+//! The host's key/value storage: the only place a backend keeps state.
+//! Vault encrypts it behind its barrier and replicates it; the plugin
+//! process may die at any moment without losing anything.
+
+use async_trait::async_trait;
+use tonic::transport::Channel;
+
+use crate::pb::backend::{
+    StorageDeleteArgs, StorageEntry, StorageGetArgs, StorageListArgs, StoragePutArgs,
+    storage_client::StorageClient,
+};
+
+/// Why a storage call failed.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum StorageError {
+    /// The host answered with an error (sealed, read-only standby, …).
+    #[error("storage error from the host: {0}")]
+    Host(String),
+    /// The call did not complete.
+    #[error("storage call failed: {0}")]
+    Transport(String),
+}
+
+/// Key/value storage with keys relative to the mount.
+#[async_trait]
+pub trait Storage: Send + Sync {
+    /// The value at `key`; `Ok(None)` when there is none.
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError>;
+    /// Writes `value` at `key`, replacing what was there.
+    async fn put(&self, key: &str, value: Vec<u8>) -> Result<(), StorageError>;
+    /// Removes `key`; succeeds when it is already absent.
+    async fn delete(&self, key: &str) -> Result<(), StorageError>;
+    /// The keys directly under `prefix`, relative to it, sorted; a name
+    /// ending in `/` stands for deeper keys.
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError>;
+}
+
+/// Message size limit for storage calls: the host allows up to `MaxInt32`,
+/// tonic defaults to 4 MiB.
+const MAX_MESSAGE: usize = i32::MAX as usize;
+
+/// [`Storage`] over the host's `pb.Storage` service, reached through the broker.
+#[derive(Debug, Clone)]
+pub struct GrpcStorage {
+    client: StorageClient<Channel>,
+}
+
+impl GrpcStorage {
+    pub fn new(channel: Channel) -> Self {
+        Self {
+            client: StorageClient::new(channel)
+                .max_decoding_message_size(MAX_MESSAGE)
+                .max_encoding_message_size(MAX_MESSAGE),
+        }
+    }
+}
+
+fn transport(status: tonic::Status) -> StorageError {
+    StorageError::Transport(status.message().to_owned())
+}
+
+fn host(err: String) -> Result<(), StorageError> {
+    if err.is_empty() {
+        Ok(())
+    } else {
+        Err(StorageError::Host(err))
+    }
+}
+
+#[async_trait]
+impl Storage for GrpcStorage {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        let reply = self
+            .client
+            .clone()
+            .get(StorageGetArgs {
+                key: key.to_owned(),
+            })
+            .await
+            .map_err(transport)?
+            .into_inner();
+        host(reply.err)?;
+        Ok(reply.entry.map(|entry| entry.value))
+    }
+
+    async fn put(&self, key: &str, value: Vec<u8>) -> Result<(), StorageError> {
+        let entry = StorageEntry {
+            key: key.to_owned(),
+            value,
+            seal_wrap: false,
+        };
+        let reply = self
+            .client
+            .clone()
+            .put(StoragePutArgs { entry: Some(entry) })
+            .await
+            .map_err(transport)?
+            .into_inner();
+        host(reply.err)
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        let reply = self
+            .client
+            .clone()
+            .delete(StorageDeleteArgs {
+                key: key.to_owned(),
+            })
+            .await
+            .map_err(transport)?
+            .into_inner();
+        host(reply.err)
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        let reply = self
+            .client
+            .clone()
+            .list(StorageListArgs {
+                prefix: prefix.to_owned(),
+            })
+            .await
+            .map_err(transport)?
+            .into_inner();
+        host(reply.err)?;
+        Ok(reply.keys)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod contract {
+    //! Behaviour every [`Storage`] must show; run against each implementation.
+    use super::*;
+
+    pub(crate) async fn storage_contract(storage: &dyn Storage) {
+        assert_eq!(storage.get("a/1").await, Ok(None));
+        assert_eq!(storage.list("a/").await, Ok(vec![]));
+        storage.put("a/1", b"one".to_vec()).await.unwrap();
+        storage.put("a/2", b"two".to_vec()).await.unwrap();
+        storage.put("a/b/3", b"three".to_vec()).await.unwrap();
+        storage.put("ab", b"x".to_vec()).await.unwrap();
+        assert_eq!(storage.get("a/1").await, Ok(Some(b"one".to_vec())));
+        storage.put("a/1", b"uno".to_vec()).await.unwrap();
+        assert_eq!(storage.get("a/1").await, Ok(Some(b"uno".to_vec())));
+        assert_eq!(
+            storage.list("a/").await,
+            Ok(vec!["1".to_owned(), "2".to_owned(), "b/".to_owned()])
+        );
+        storage.delete("a/1").await.unwrap();
+        storage.delete("a/1").await.unwrap();
+        assert_eq!(storage.get("a/1").await, Ok(None));
+        assert_eq!(
+            storage.list("a/").await,
+            Ok(vec!["2".to_owned(), "b/".to_owned()])
+        );
+    }
+}
