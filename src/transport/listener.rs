@@ -65,7 +65,7 @@ impl PluginListener {
     /// Accepts connections until `stop`, completing each TLS handshake off the
     /// accept loop. Connections that fail the handshake (wrong or missing
     /// client certificate) never reach gRPC.
-    pub(super) fn incoming(
+    pub fn incoming(
         self,
         tls: Arc<rustls::ServerConfig>,
         stop: CancellationToken,
@@ -120,7 +120,7 @@ impl Drop for PluginListener {
 }
 
 /// An accepted, authenticated connection, in the shape tonic serves.
-pub(super) struct TlsConn(TlsStream<UnixStream>);
+pub struct TlsConn(TlsStream<UnixStream>);
 
 impl Connected for TlsConn {
     type ConnectInfo = ();

@@ -60,9 +60,23 @@ impl Identity {
         })
     }
 
+    /// An identity made elsewhere (a test host's, say): a DER certificate and
+    /// its PKCS#8 DER key.
+    pub fn from_der(cert: Vec<u8>, pkcs8_key: Vec<u8>) -> Self {
+        Self {
+            cert: CertificateDer::from(cert),
+            key: PrivatePkcs8KeyDer::from(pkcs8_key),
+        }
+    }
+
     /// The certificate, DER encoded.
     pub fn cert_der(&self) -> &CertificateDer<'static> {
         &self.cert
+    }
+
+    /// The private key, PKCS#8 DER encoded.
+    pub fn key_der(&self) -> &PrivatePkcs8KeyDer<'static> {
+        &self.key
     }
 
     fn chain_and_key(&self) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {

@@ -1,0 +1,364 @@
+//! A fake go-plugin host for tests: it makes a certificate the way go-plugin
+//! does, talks to the plugin over mTLS, and serves Storage and SystemView
+//! (on in-memory storage) through the broker, as Vault does.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine as _;
+use hyper_util::rt::TokioIo;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use tokio::net::UnixStream;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::{Channel, Endpoint, Uri};
+use tonic::{Request, Response, Status};
+use vault_plugin_auth_ratls::pb::backend as pb;
+use vault_plugin_auth_ratls::pb::backend::storage_server::{Storage, StorageServer};
+use vault_plugin_auth_ratls::pb::backend::system_view_server::{SystemView, SystemViewServer};
+use vault_plugin_auth_ratls::transport::{Identity, PluginListener, tls};
+
+/// The environment variables Vault sets for a v5 backend plugin.
+pub fn plugin_env(host_cert_pem: &str) -> Vec<(String, String)> {
+    vec![
+        (
+            "VAULT_BACKEND_PLUGIN".into(),
+            "6669da05-b1c8-4f49-97d9-c8e5bed98e20".into(),
+        ),
+        ("PLUGIN_PROTOCOL_VERSIONS".into(), "5".into()),
+        ("PLUGIN_CLIENT_CERT".into(), host_cert_pem.into()),
+        ("PLUGIN_MIN_PORT".into(), "10000".into()),
+        ("PLUGIN_MAX_PORT".into(), "25000".into()),
+        ("VAULT_PLUGIN_AUTOMTLS_ENABLED".into(), "true".into()),
+        ("BAO_PLUGIN_AUTOMTLS_ENABLED".into(), "true".into()),
+    ]
+}
+
+/// A certificate like go-plugin's: self-signed CA, P-521 signed with SHA-512,
+/// `O=HashiCorp, CN=localhost`, SAN `localhost`, client and server auth.
+pub struct HostCert {
+    pub pem: String,
+    pub identity: Identity,
+}
+
+impl HostCert {
+    pub fn go_plugin_like() -> Self {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P521_SHA512).unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::OrganizationName, "HashiCorp");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "localhost");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::DigitalSignature,
+            rcgen::KeyUsagePurpose::KeyEncipherment,
+            rcgen::KeyUsagePurpose::KeyAgreement,
+            rcgen::KeyUsagePurpose::KeyCertSign,
+        ];
+        params.extended_key_usages = vec![
+            rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+            rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+        ];
+        let cert = params.self_signed(&key).unwrap();
+        Self {
+            pem: cert.pem(),
+            identity: Identity::from_der(cert.der().to_vec(), key.serialize_der()),
+        }
+    }
+}
+
+/// The handshake line, split into its fields.
+#[derive(Debug, Clone)]
+pub struct Handshake {
+    pub fields: Vec<String>,
+    pub socket: PathBuf,
+    pub cert: CertificateDer<'static>,
+}
+
+impl Handshake {
+    pub fn parse(line: &str) -> Self {
+        let fields: Vec<String> = line.trim_end().split('|').map(str::to_owned).collect();
+        assert_eq!(fields.len(), 6, "handshake line {line:?}");
+        let der = base64::engine::general_purpose::STANDARD_NO_PAD
+            .decode(&fields[5])
+            .expect("certificate is unpadded standard base64");
+        Self {
+            socket: PathBuf::from(&fields[3]),
+            cert: CertificateDer::from(der),
+            fields,
+        }
+    }
+}
+
+/// A lazily connecting channel to the plugin over the handshake's socket.
+pub fn channel(socket: PathBuf, config: Arc<rustls::ClientConfig>) -> Channel {
+    let connector = tokio_rustls::TlsConnector::from(config);
+    Endpoint::from_static("http://localhost").connect_with_connector_lazy(tower::service_fn(
+        move |_: Uri| {
+            let socket = socket.clone();
+            let connector = connector.clone();
+            async move {
+                let stream = UnixStream::connect(&socket).await?;
+                let name = ServerName::try_from("localhost").unwrap();
+                let stream = connector.connect(name, stream).await?;
+                Ok::<_, std::io::Error>(TokioIo::new(stream))
+            }
+        },
+    ))
+}
+
+/// The host's client: presents the host certificate, trusts only the plugin's.
+pub fn host_channel(host: &HostCert, handshake: &Handshake) -> Channel {
+    channel(
+        handshake.socket.clone(),
+        tls::client_config(&host.identity, &handshake.cert).unwrap(),
+    )
+}
+
+/// A client that accepts any server certificate and presents `identity`, or none.
+pub fn stranger_config(identity: Option<&Identity>) -> Arc<rustls::ClientConfig> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptAnyServer));
+    let mut config = match identity {
+        None => builder.with_no_client_auth(),
+        Some(identity) => {
+            let key = rustls_pki_types::PrivateKeyDer::Pkcs8(identity_key(identity));
+            builder
+                .with_client_auth_cert(vec![identity.cert_der().clone()], key)
+                .unwrap()
+        }
+    };
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Arc::new(config)
+}
+
+fn identity_key(identity: &Identity) -> rustls_pki_types::PrivatePkcs8KeyDer<'static> {
+    identity.key_der().clone_key()
+}
+
+#[derive(Debug)]
+struct AcceptAnyServer;
+
+impl ServerCertVerifier for AcceptAnyServer {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Ok(HandshakeSignatureValid::assertion())
+    }
+    fn verify_tls13_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Ok(HandshakeSignatureValid::assertion())
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        rustls::crypto::aws_lc_rs::default_provider()
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// What the fake host keeps: storage entries and the answers it gives.
+#[derive(Default)]
+pub struct HostState {
+    pub entries: Mutex<BTreeMap<String, Vec<u8>>>,
+    /// When set, storage calls answer with this error string.
+    pub storage_error: Mutex<Option<String>>,
+    /// Nanoseconds.
+    pub max_lease_ttl: Mutex<i64>,
+    pub calls: Mutex<Vec<String>>,
+}
+
+impl HostState {
+    pub fn keys(&self) -> Vec<String> {
+        self.entries.lock().unwrap().keys().cloned().collect()
+    }
+
+    fn record(&self, call: &str) -> Option<String> {
+        self.calls.lock().unwrap().push(call.to_owned());
+        self.storage_error.lock().unwrap().clone()
+    }
+}
+
+#[derive(Clone)]
+struct HostServices(Arc<HostState>);
+
+#[tonic::async_trait]
+impl Storage for HostServices {
+    async fn list(
+        &self,
+        r: Request<pb::StorageListArgs>,
+    ) -> Result<Response<pb::StorageListReply>, Status> {
+        let prefix = r.into_inner().prefix;
+        if let Some(err) = self.0.record("list") {
+            return Ok(Response::new(pb::StorageListReply { keys: vec![], err }));
+        }
+        let keys = self
+            .0
+            .keys()
+            .into_iter()
+            .filter_map(|k| k.strip_prefix(&prefix).map(str::to_owned))
+            .collect();
+        Ok(Response::new(pb::StorageListReply {
+            keys,
+            err: String::new(),
+        }))
+    }
+
+    async fn get(
+        &self,
+        r: Request<pb::StorageGetArgs>,
+    ) -> Result<Response<pb::StorageGetReply>, Status> {
+        let key = r.into_inner().key;
+        if let Some(err) = self.0.record("get") {
+            return Ok(Response::new(pb::StorageGetReply { entry: None, err }));
+        }
+        let entry = self
+            .0
+            .entries
+            .lock()
+            .unwrap()
+            .get(&key)
+            .map(|value| pb::StorageEntry {
+                key: key.clone(),
+                value: value.clone(),
+                seal_wrap: false,
+            });
+        Ok(Response::new(pb::StorageGetReply {
+            entry,
+            err: String::new(),
+        }))
+    }
+
+    async fn put(
+        &self,
+        r: Request<pb::StoragePutArgs>,
+    ) -> Result<Response<pb::StoragePutReply>, Status> {
+        let entry = r.into_inner().entry.unwrap();
+        if let Some(err) = self.0.record("put") {
+            return Ok(Response::new(pb::StoragePutReply { err }));
+        }
+        self.0
+            .entries
+            .lock()
+            .unwrap()
+            .insert(entry.key, entry.value);
+        Ok(Response::new(pb::StoragePutReply { err: String::new() }))
+    }
+
+    async fn delete(
+        &self,
+        r: Request<pb::StorageDeleteArgs>,
+    ) -> Result<Response<pb::StorageDeleteReply>, Status> {
+        let key = r.into_inner().key;
+        if let Some(err) = self.0.record("delete") {
+            return Ok(Response::new(pb::StorageDeleteReply { err }));
+        }
+        self.0.entries.lock().unwrap().remove(&key);
+        Ok(Response::new(pb::StorageDeleteReply { err: String::new() }))
+    }
+}
+
+#[tonic::async_trait]
+impl SystemView for HostServices {
+    async fn default_lease_ttl(
+        &self,
+        _: Request<pb::Empty>,
+    ) -> Result<Response<pb::TtlReply>, Status> {
+        Ok(Response::new(pb::TtlReply {
+            ttl: *self.0.max_lease_ttl.lock().unwrap(),
+        }))
+    }
+
+    async fn max_lease_ttl(&self, _: Request<pb::Empty>) -> Result<Response<pb::TtlReply>, Status> {
+        self.0.record("max_lease_ttl");
+        Ok(Response::new(pb::TtlReply {
+            ttl: *self.0.max_lease_ttl.lock().unwrap(),
+        }))
+    }
+
+    async fn replication_state(
+        &self,
+        _: Request<pb::Empty>,
+    ) -> Result<Response<pb::ReplicationStateReply>, Status> {
+        Ok(Response::new(pb::ReplicationStateReply { state: 12288 }))
+    }
+}
+
+/// The host's broker listener: Storage and SystemView over mTLS on a unix
+/// socket, accepting only the plugin's certificate. Stops on drop.
+pub struct HostBroker {
+    pub socket: PathBuf,
+    pub state: Arc<HostState>,
+    stop: CancellationToken,
+}
+
+impl HostBroker {
+    pub fn start(host: &HostCert, plugin_cert: &CertificateDer<'static>) -> Self {
+        let state = Arc::new(HostState::default());
+        *state.max_lease_ttl.lock().unwrap() =
+            Duration::from_secs(32 * 24 * 3600).as_nanos() as i64;
+        let listener = PluginListener::bind().unwrap();
+        let socket = listener.path().to_owned();
+        let stop = CancellationToken::new();
+        let incoming = listener.incoming(
+            tls::server_config(&host.identity, plugin_cert).unwrap(),
+            stop.clone(),
+        );
+        let services = HostServices(state.clone());
+        let signal = stop.clone().cancelled_owned();
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(StorageServer::new(services.clone()))
+                .add_service(SystemViewServer::new(services))
+                .serve_with_incoming_shutdown(incoming, signal),
+        );
+        Self {
+            socket,
+            state,
+            stop,
+        }
+    }
+
+    /// The announcement a host sends on the broker stream for `id`.
+    pub fn conn_info(&self, id: u32) -> vault_plugin_auth_ratls::pb::plugin::ConnInfo {
+        vault_plugin_auth_ratls::pb::plugin::ConnInfo {
+            service_id: id,
+            network: "unix".into(),
+            address: self.socket.display().to_string(),
+            knock: None,
+        }
+    }
+}
+
+impl Drop for HostBroker {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
