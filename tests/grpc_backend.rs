@@ -165,7 +165,7 @@ async fn mount_lifecycle_create_and_delete() {
         .unwrap()
         .into_inner();
     let paths = special.paths.unwrap();
-    assert_eq!(paths.seal_wrap_storage, ["totp/"]);
+    assert_eq!(paths.seal_wrap_storage, ["totp/", "policy/", "used/"]);
     assert!(paths.unauthenticated.is_empty());
     let init = backend
         .initialize(pb::InitializeArgs {})
@@ -209,13 +209,22 @@ async fn mount_lifecycle_create_and_delete() {
         response.warnings,
         ["'created' was ignored: the plugin generates it"]
     );
-    let entry = data(&reply);
+    let mut entry = data(&reply);
+    let url = entry
+        .as_object_mut()
+        .unwrap()
+        .remove("otpauth_url")
+        .unwrap();
+    assert!(url.as_str().unwrap().starts_with("otpauth://totp/"));
     let uuid = entry["uuid"].as_str().unwrap().to_owned();
     assert_eq!(entry["expiration"], expiration);
     assert_eq!(entry["policy"], "text");
     assert!((entry["created"].as_i64().unwrap() - now()).abs() <= 2);
     let key = format!("totp/{uuid}");
-    assert_eq!(plugin.broker.state.keys(), std::slice::from_ref(&key));
+    assert_eq!(
+        plugin.broker.state.keys(),
+        [format!("policy/74657874/{uuid}"), key.clone()]
+    );
     let stored: Value =
         serde_json::from_slice(&plugin.broker.state.entries.lock().unwrap()[&key]).unwrap();
     assert_eq!(stored, entry);
@@ -297,7 +306,7 @@ async fn errors_travel_as_vault_expects() {
 }
 
 #[tokio::test]
-async fn help_and_rollback_need_no_storage() {
+async fn help_needs_no_storage_and_rollback_tidies() {
     let plugin = Plugin::set_up().await;
     let reply = plugin
         .request("help", "", r#"{"requestResponsePrefix":"auth"}"#)
@@ -312,9 +321,19 @@ async fn help_and_rollback_need_no_storage() {
             .unwrap()
             .contains("expiration (int)")
     );
+    assert!(plugin.broker.state.calls.lock().unwrap().is_empty());
+    // Rollback answers nothing and, on a node that may write, tidies.
     let reply = plugin.request("rollback", "", "null").await;
     assert_eq!((reply.err, reply.response), (None, None));
-    assert!(plugin.broker.state.calls.lock().unwrap().is_empty());
+    assert!(
+        plugin
+            .broker
+            .state
+            .calls
+            .lock()
+            .unwrap()
+            .contains(&"list".to_owned())
+    );
 }
 
 #[tokio::test]
@@ -333,7 +352,7 @@ async fn setup_waits_for_a_late_announcement() {
     let body = json!({"policy": "p", "expiration": now() + 60}).to_string();
     let entry = data(&plugin.request("create", "totp", &body).await);
     assert_eq!(entry["policy"], "p");
-    assert_eq!(plugin.broker.state.keys().len(), 1);
+    assert_eq!(plugin.broker.state.keys().len(), 2);
 }
 
 #[tokio::test]

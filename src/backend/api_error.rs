@@ -84,6 +84,16 @@ impl ApiError {
         }
     }
 
+    /// No live entry answers to the uuid (never created, deleted, redeemed
+    /// or expired: the answer does not tell which).
+    pub fn entry_not_found() -> Self {
+        Self {
+            status: 404,
+            message: "No TOTP entry with this uuid exists: it was never created, or it was deleted, redeemed or has expired.".into(),
+            errors: BTreeMap::new(),
+        }
+    }
+
     /// Storage failed; the request was not applied. Details go to the log,
     /// not to the client.
     pub fn storage(error: &StorageError) -> Self {

@@ -3,9 +3,16 @@
 //! place that maps a path family and operation to its handler.
 
 mod api_error;
+mod input;
+mod locks;
+mod path_code;
+mod path_redeem;
+mod path_tidy;
 mod path_totp;
+mod store;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
@@ -16,42 +23,77 @@ use crate::protocol::{
     BackendDeps, BackendInfo, BackendType, Error, LogicalBackend, Operation, Request, Response,
     SpecialPaths, Storage, SystemView,
 };
+use locks::KeyedLocks;
+use store::EntryStore;
 
 /// The path families of this backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
-    /// `totp`: the collection.
+    /// `totp`: create.
     Totp,
+    /// `totp/`: list.
+    TotpList,
+    /// `totp/redeem`.
+    Redeem,
+    /// `totp/verify`.
+    Verify,
+    /// `totp/<uuid>/code`.
+    Code,
     /// `totp/<uuid>`: one entry.
     TotpEntry,
+    /// `tidy`.
+    Tidy,
 }
 
 const BACKEND_HELP: &str = "
 The RA-TLS auth method keeps TOTP entries: time-limited, one-time grants that
 allow updates of one policy. Each entry is named by a random uuid, which is
-also the secret; entries live only in Vault's encrypted storage.
+also the secret (an RFC 6238 shared secret as well); entries live only in
+Vault's encrypted storage.
 ";
 
-/// Everything the host can learn about this backend without calling a handler.
+/// Everything the host can learn about this backend without calling a
+/// handler. The first matching pattern wins, so fixed names come before
+/// `totp/<uuid>`.
 pub static INFO: BackendInfo<Endpoint> = BackendInfo {
     backend_type: BackendType::Credential,
     title: "RA-TLS auth method (Nitride TOTP API)",
     help: BACKEND_HELP,
-    paths: &[path_totp::TOTP, path_totp::TOTP_ENTRY],
+    paths: &[
+        path_totp::TOTP,
+        path_totp::TOTP_LIST,
+        path_redeem::REDEEM,
+        path_code::VERIFY,
+        path_code::CODE,
+        path_totp::TOTP_ENTRY,
+        path_tidy::TIDY,
+    ],
     special_paths: SpecialPaths {
         unauthenticated: &[],
         local_storage: &[],
-        // Entries are secrets: seal-wrap them where the seal supports it.
-        seal_wrap_storage: &[path_totp::ENTRY_PREFIX],
+        // Every key holds or reveals a secret uuid.
+        seal_wrap_storage: &[
+            store::ENTRY_PREFIX,
+            store::POLICY_INDEX_PREFIX,
+            store::REPLAY_PREFIX,
+        ],
     },
 };
 
-/// One mount's backend. Holds no state of its own: everything lives in the
-/// host's storage, so the process may be killed at any moment.
+/// How often Vault's rollback (every minute) may trigger a tidy pass.
+const ROLLBACK_TIDY_INTERVAL: Duration = Duration::from_secs(5 * 60);
+
+/// One mount's backend. Entries, indexes and replay records all live in the
+/// host's storage, so the process may be killed at any moment; the fields
+/// here only coordinate requests in flight.
 pub struct RatlsBackend {
-    storage: Arc<dyn Storage>,
+    store: EntryStore,
     system_view: Arc<dyn SystemView>,
     clock: Arc<dyn Clock>,
+    /// Makes redeem and verify read-check-write sequences atomic.
+    locks: KeyedLocks,
+    /// When rollback last tidied; throttles tidy, holds no state of record.
+    last_rollback_tidy: Mutex<Option<Instant>>,
 }
 
 impl RatlsBackend {
@@ -62,10 +104,24 @@ impl RatlsBackend {
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
-            storage,
+            store: EntryStore::new(storage),
             system_view,
             clock,
+            locks: KeyedLocks::new(),
+            last_rollback_tidy: Mutex::new(None),
         }
+    }
+
+    /// Whether a rollback should tidy now, recording that it does.
+    fn rollback_tidy_due(&self) -> bool {
+        let Ok(mut last) = self.last_rollback_tidy.lock() else {
+            return false;
+        };
+        if last.is_some_and(|at| at.elapsed() < ROLLBACK_TIDY_INTERVAL) {
+            return false;
+        }
+        *last = Some(Instant::now());
+        true
     }
 }
 
@@ -81,12 +137,11 @@ impl LogicalBackend for RatlsBackend {
         Self::new(deps.storage, deps.system_view, Arc::new(SystemClock))
     }
 
-    async fn exists(&self, endpoint: Endpoint, _request: &Request) -> Result<bool, Error> {
-        // Every write to `totp` makes a new entry, so nothing "exists" there
-        // and the host asks for the `create` capability. No storage read.
-        match endpoint {
-            Endpoint::Totp | Endpoint::TotpEntry => Ok(false),
-        }
+    async fn exists(&self, _endpoint: Endpoint, _request: &Request) -> Result<bool, Error> {
+        // Only `totp` declares a check, and every write there makes a new
+        // entry: nothing "exists", so the host asks for the `create`
+        // capability. No storage read.
+        Ok(false)
     }
 
     async fn handle(
@@ -96,11 +151,42 @@ impl LogicalBackend for RatlsBackend {
     ) -> Result<Option<Response>, Error> {
         let result = match (endpoint, request.operation) {
             (Endpoint::Totp, Operation::Create) => path_totp::create(self, &request).await,
-            (Endpoint::Totp, Operation::Delete) => path_totp::delete_without_uuid(),
+            (Endpoint::TotpList, Operation::List) => path_totp::list(self, &request).await,
+            (Endpoint::Totp | Endpoint::TotpList, Operation::Delete) => {
+                path_totp::delete_without_uuid()
+            }
+            (Endpoint::TotpEntry, Operation::Read) => path_totp::read(self, &request).await,
             (Endpoint::TotpEntry, Operation::Delete) => path_totp::delete(self, &request).await,
+            (Endpoint::Redeem, Operation::Update) => path_redeem::redeem(self, &request).await,
+            (Endpoint::Code, Operation::Read) => path_code::read_code(self, &request).await,
+            (Endpoint::Verify, Operation::Update) => path_code::verify(self, &request).await,
+            (Endpoint::Tidy, Operation::Update) => path_tidy::tidy(self, &request).await,
             _ => return Err(Error::UnsupportedOperation),
         };
         Ok(Some(result.unwrap_or_else(ApiError::into_response)))
+    }
+
+    async fn rollback(&self) -> Result<(), Error> {
+        let may_write = match self.system_view.replication_state().await {
+            Ok(state) => state.may_write(),
+            Err(error) => {
+                tracing::warn!(error = %error, "cannot read the replication state; not tidying");
+                false
+            }
+        };
+        if !may_write || !self.rollback_tidy_due() {
+            return Ok(());
+        }
+        match self.store.tidy(self.clock.now()).await {
+            Ok(report) => tracing::debug!(
+                entries_removed = report.entries_removed,
+                replay_records_removed = report.replay_records_removed,
+                "rollback tidied TOTP entries"
+            ),
+            // Rollback errors are only logged by the host; say it here.
+            Err(error) => tracing::warn!(error = %error, "rollback could not tidy"),
+        }
+        Ok(())
     }
 }
 

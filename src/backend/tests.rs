@@ -8,36 +8,59 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 
 use super::{Endpoint, INFO, RatlsBackend};
-use crate::domain::clock::FixedClock;
+use crate::domain::EntryId;
+use crate::domain::clock::ManualClock;
+use crate::domain::code::{PERIOD, current_code};
 use crate::protocol::memory::MemStorage;
 use crate::protocol::server::dispatch;
 use crate::protocol::system_view::StaticSystemView;
-use crate::protocol::{Error, Operation, Request, Response, Router, Storage};
+use crate::protocol::{Error, Operation, ReplicationState, Request, Response, Router, Storage};
 
 const NOW: i64 = 1_800_000_000;
 const MAX_TTL: u64 = 3600;
 
 struct Harness {
     storage: Arc<MemStorage>,
+    clock: Arc<ManualClock>,
     backend: RatlsBackend,
     router: Router<Endpoint>,
 }
 
 impl Harness {
     fn new() -> Self {
-        let storage = Arc::new(MemStorage::new());
+        Self::with(Arc::new(MemStorage::new()), ReplicationState(12288))
+    }
+
+    /// A backend on `storage`, as after a plugin restart.
+    fn with(storage: Arc<MemStorage>, replication_state: ReplicationState) -> Self {
+        let clock = Arc::new(ManualClock::new(NOW));
         let backend = RatlsBackend::new(
             storage.clone(),
             Arc::new(StaticSystemView {
                 max_lease_ttl: Duration::from_secs(MAX_TTL),
+                replication_state,
             }),
-            Arc::new(FixedClock(NOW)),
+            clock.clone(),
         );
         Self {
             storage,
+            clock,
             backend,
             router: Router::new(INFO.paths).unwrap(),
         }
+    }
+
+    async fn data(&self, operation: Operation, path: &str, body: Value) -> Value {
+        let response = self.call(operation, path, body).await.unwrap().unwrap();
+        assert_eq!(response.raw_status(), None, "{response:?}");
+        Value::Object(response.data)
+    }
+
+    async fn new_entry(&self, policy: &str, expiration: i64) -> String {
+        let response = self
+            .create(json!({"policy": policy, "expiration": expiration}))
+            .await;
+        response.data["uuid"].as_str().unwrap().to_owned()
     }
 
     async fn call(
@@ -97,14 +120,23 @@ async fn create_stores_and_answers_the_entry() {
         .await;
     assert_eq!(response.raw_status(), None);
     assert!(response.warnings.is_empty());
-    let data = Value::Object(response.data.clone());
-    let uuid = data["uuid"].as_str().unwrap();
+    let mut data = Value::Object(response.data.clone());
+    let uuid = data["uuid"].as_str().unwrap().to_owned();
+    let url = data.as_object_mut().unwrap().remove("otpauth_url").unwrap();
+    assert!(
+        url.as_str()
+            .unwrap()
+            .starts_with("otpauth://totp/Nitride:text?secret=")
+    );
     assert_eq!(
         data,
         json!({"uuid": uuid, "created": NOW, "expiration": NOW + 60, "policy": "text"})
     );
-    assert_eq!(h.stored(uuid).await, Some(data.clone()));
-    assert_eq!(h.storage.keys(), vec![format!("totp/{uuid}")]);
+    assert_eq!(h.stored(&uuid).await, Some(data.clone()));
+    assert_eq!(
+        h.storage.keys(),
+        vec![format!("policy/74657874/{uuid}"), format!("totp/{uuid}")]
+    );
 }
 
 #[tokio::test]
@@ -133,7 +165,7 @@ async fn every_create_makes_a_new_entry() {
     let first = h.create(body.clone()).await;
     let second = h.create(body).await;
     assert_ne!(first.data["uuid"], second.data["uuid"]);
-    assert_eq!(h.storage.keys().len(), 2);
+    assert_eq!(h.storage.keys().len(), 4);
 }
 
 #[tokio::test]
@@ -302,7 +334,7 @@ async fn delete_refuses_missing_and_malformed_uuids() {
             .unwrap();
         assert_error(&response, 400, json!({"uuid": "must be a UUID"}));
     }
-    assert_eq!(h.storage.keys().len(), 1);
+    assert_eq!(h.storage.keys().len(), 2);
 }
 
 #[tokio::test]
@@ -337,10 +369,18 @@ async fn unknown_paths_and_operations_are_vault_errors() {
         (Operation::Create, "", Error::UnsupportedPath),
         (Operation::Update, "totp", Error::UnsupportedOperation),
         (
-            Operation::Read,
+            Operation::Update,
             "totp/1b4e28ba-2fa1-41d2-883f-0016d3cca427",
             Error::UnsupportedOperation,
         ),
+        (Operation::Read, "totp/redeem", Error::UnsupportedOperation),
+        (
+            Operation::Delete,
+            "totp/verify",
+            Error::UnsupportedOperation,
+        ),
+        (Operation::Read, "tidy", Error::UnsupportedOperation),
+        (Operation::List, "totp", Error::UnsupportedOperation),
         (Operation::Patch, "totp", Error::UnsupportedOperation),
         (Operation::Other, "totp", Error::UnsupportedOperation),
         (Operation::ResolvePath, "totp", Error::UnsupportedOperation),
@@ -373,7 +413,23 @@ async fn help_describes_every_path_with_openapi() {
     assert_eq!(openapi["openapi"], "3.0.2");
     assert_eq!(openapi["info"]["version"], crate::PLUGIN_VERSION);
     let paths = openapi["paths"].as_object().unwrap();
-    assert_eq!(paths.keys().collect::<Vec<_>>(), ["/totp", "/totp/{uuid}"]);
+    assert_eq!(
+        paths.keys().collect::<Vec<_>>(),
+        [
+            "/totp",
+            "/totp/",
+            "/totp/redeem",
+            "/totp/verify",
+            "/totp/{uuid}/code",
+            "/totp/{uuid}",
+            "/tidy"
+        ]
+    );
+    assert_eq!(paths["/totp/"]["get"]["operationId"], "ratls-list-totp");
+    assert_eq!(
+        paths["/totp/verify"]["post"]["operationId"],
+        "ratls-verify-totp"
+    );
     assert_eq!(paths["/totp"]["post"]["operationId"], "ratls-create-totp");
     assert_eq!(
         paths["/totp/{uuid}"]["delete"]["operationId"],
@@ -404,7 +460,7 @@ async fn help_describes_every_path_with_openapi() {
         entry.data["help"]
             .as_str()
             .unwrap()
-            .contains("Delete TOTP entries.")
+            .contains("Read and delete TOTP entries.")
     );
     assert_eq!(
         h.call(Operation::Help, "nope", Value::Null).await,
@@ -421,7 +477,6 @@ fn routing_table() {
             .map(|(spec, captures)| (spec.endpoint, captures.get("uuid").cloned()))
     };
     assert_eq!(route("totp"), Some((Endpoint::Totp, None)));
-    assert_eq!(route("totp/"), Some((Endpoint::Totp, None)));
     assert_eq!(
         route("totp/abc"),
         Some((Endpoint::TotpEntry, Some("abc".into())))
@@ -471,4 +526,333 @@ fn path_table_is_consistent() {
     unique.sort();
     unique.dedup();
     assert_eq!(ids.len(), unique.len(), "operation ids must be unique");
+}
+
+#[tokio::test]
+async fn read_answers_live_entries_and_404_otherwise() {
+    let h = Harness::new();
+    let uuid = h.new_entry("p", NOW + 60).await;
+    let data = h
+        .data(Operation::Read, &format!("totp/{uuid}"), Value::Null)
+        .await;
+    assert_eq!(
+        data,
+        json!({"uuid": uuid, "created": NOW, "expiration": NOW + 60, "policy": "p"})
+    );
+
+    let not_found = |response: Response| {
+        assert_eq!(response.raw_status(), Some(404));
+        let body = response.raw_body().unwrap();
+        assert_eq!(body["statusCode"], 404);
+        assert!(body.get("errors").is_none());
+    };
+    let unknown = "1b4e28ba-2fa1-41d2-883f-0016d3cca427";
+    not_found(
+        h.call(Operation::Read, &format!("totp/{unknown}"), Value::Null)
+            .await
+            .unwrap()
+            .unwrap(),
+    );
+    // Expired: gone at once, though still in storage until tidy.
+    h.clock.set(NOW + 60);
+    not_found(
+        h.call(Operation::Read, &format!("totp/{uuid}"), Value::Null)
+            .await
+            .unwrap()
+            .unwrap(),
+    );
+    assert!(h.stored(&uuid).await.is_some());
+    let response = h
+        .call(Operation::Read, "totp/NOT-A-UUID", Value::Null)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_error(&response, 400, json!({"uuid": "must be a UUID"}));
+}
+
+#[tokio::test]
+async fn list_pages_through_live_entries() {
+    let h = Harness::new();
+    let mut live = Vec::new();
+    for i in 0..5 {
+        live.push(h.new_entry(&format!("p{i}"), NOW + 100).await);
+    }
+    let expiring = h.new_entry("short", NOW + 10).await;
+    live.sort();
+
+    let all = h.data(Operation::List, "totp/", Value::Null).await;
+    let mut with_expiring = live.clone();
+    with_expiring.push(expiring.clone());
+    with_expiring.sort();
+    assert_eq!(all["keys"], json!(with_expiring));
+    assert_eq!(
+        all["key_info"][&expiring],
+        json!({"created": NOW, "expiration": NOW + 10, "policy": "short"})
+    );
+
+    h.clock.set(NOW + 10);
+    let all = h.data(Operation::List, "totp/", Value::Null).await;
+    assert_eq!(all["keys"], json!(live));
+    assert_eq!(all["key_info"].as_object().unwrap().len(), 5);
+
+    let page = h
+        .data(Operation::List, "totp/", json!({"limit": "2"}))
+        .await;
+    assert_eq!(page["keys"], json!(live[..2]));
+    let page = h
+        .data(
+            Operation::List,
+            "totp/",
+            json!({"after": live[1], "limit": 2}),
+        )
+        .await;
+    assert_eq!(page["keys"], json!(live[2..4]));
+    let page = h
+        .data(
+            Operation::List,
+            "totp/",
+            json!({"after": live[3], "limit": -1}),
+        )
+        .await;
+    assert_eq!(page["keys"], json!(live[4..]));
+    let empty = h
+        .data(Operation::List, "totp/", json!({"after": live[4]}))
+        .await;
+    assert_eq!(
+        empty,
+        json!({}),
+        "an empty list has no keys (Vault answers 404)"
+    );
+    let response = h
+        .call(Operation::List, "totp/", json!({"limit": "many"}))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_error(&response, 400, json!({"limit": "must be an integer"}));
+}
+
+#[tokio::test]
+async fn redeem_consumes_exactly_once() {
+    let h = Harness::new();
+    let uuid = h.new_entry("p", NOW + 60).await;
+    let redeem = |policy: &str| json!({"uuid": uuid, "policy": policy});
+    // Another policy neither succeeds nor consumes.
+    assert_eq!(
+        h.data(Operation::Update, "totp/redeem", redeem("q")).await,
+        json!({"valid": false})
+    );
+    assert!(h.stored(&uuid).await.is_some());
+    assert_eq!(
+        h.data(Operation::Update, "totp/redeem", redeem("p")).await,
+        json!({"valid": true})
+    );
+    assert!(
+        h.storage.keys().is_empty(),
+        "entry and index removed: {:?}",
+        h.storage.keys()
+    );
+    assert_eq!(
+        h.data(Operation::Update, "totp/redeem", redeem("p")).await,
+        json!({"valid": false})
+    );
+
+    let expired = h.new_entry("p", NOW + 5).await;
+    h.clock.set(NOW + 5);
+    let body = json!({"uuid": expired, "policy": "p"});
+    assert_eq!(
+        h.data(Operation::Update, "totp/redeem", body).await,
+        json!({"valid": false})
+    );
+
+    let response = h
+        .call(Operation::Update, "totp/redeem", json!({"uuid": "x"}))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_error(
+        &response,
+        400,
+        json!({"policy": "Missing required field", "uuid": "must be a UUID"}),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_redemptions_have_one_winner() {
+    let h = Arc::new(Harness::new());
+    let uuid = h.new_entry("p", NOW + 60).await;
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let (h, uuid) = (h.clone(), uuid.clone());
+            tokio::spawn(async move {
+                let data = h
+                    .data(
+                        Operation::Update,
+                        "totp/redeem",
+                        json!({"uuid": uuid, "policy": "p"}),
+                    )
+                    .await;
+                data["valid"].as_bool().unwrap()
+            })
+        })
+        .collect();
+    let mut wins = 0;
+    for task in tasks {
+        wins += usize::from(task.await.unwrap());
+    }
+    assert_eq!(wins, 1);
+}
+
+#[tokio::test]
+async fn codes_verify_once_and_survive_restarts() {
+    let h = Harness::new();
+    let uuid = h.new_entry("p", NOW + 600).await;
+    let id = EntryId::parse(&uuid).unwrap();
+    let data = h
+        .data(Operation::Read, &format!("totp/{uuid}/code"), Value::Null)
+        .await;
+    let code = current_code(&id, NOW);
+    assert_eq!(
+        data,
+        json!({"code": code.code, "period": PERIOD, "expire_time": code.expire_time})
+    );
+
+    let verify = |policy: &str, code: &str| json!({"policy": policy, "code": code});
+    let wrong = if code.code == "000000" {
+        "000001"
+    } else {
+        "000000"
+    };
+    // Wrong codes and other policies change nothing.
+    assert_eq!(
+        h.data(Operation::Update, "totp/verify", verify("p", wrong))
+            .await,
+        json!({"valid": false})
+    );
+    assert_eq!(
+        h.data(Operation::Update, "totp/verify", verify("q", &code.code))
+            .await,
+        json!({"valid": false})
+    );
+    assert!(
+        h.storage
+            .get(&format!("used/{uuid}"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        h.data(Operation::Update, "totp/verify", verify("p", &code.code))
+            .await,
+        json!({"valid": true})
+    );
+    assert_eq!(
+        h.data(Operation::Update, "totp/verify", verify("p", &code.code))
+            .await,
+        json!({"valid": false})
+    );
+
+    // A new backend on the same storage (a plugin restart) still refuses it.
+    let restarted = Harness::with(h.storage.clone(), ReplicationState(12288));
+    assert_eq!(
+        restarted
+            .data(Operation::Update, "totp/verify", verify("p", &code.code))
+            .await,
+        json!({"valid": false})
+    );
+    // The next step's code is accepted once, then an older one no longer.
+    let next = current_code(&id, NOW + 30);
+    restarted.clock.set(NOW + 30);
+    assert_eq!(
+        restarted
+            .data(Operation::Update, "totp/verify", verify("p", &next.code))
+            .await,
+        json!({"valid": true})
+    );
+    let previous = current_code(&id, NOW);
+    assert_eq!(
+        restarted
+            .data(
+                Operation::Update,
+                "totp/verify",
+                verify("p", &previous.code)
+            )
+            .await,
+        json!({"valid": false})
+    );
+
+    // Expired entries verify nothing and have no code.
+    restarted.clock.set(NOW + 600);
+    let late = current_code(&id, NOW + 600);
+    assert_eq!(
+        restarted
+            .data(Operation::Update, "totp/verify", verify("p", &late.code))
+            .await,
+        json!({"valid": false})
+    );
+    let response = restarted
+        .call(Operation::Read, &format!("totp/{uuid}/code"), Value::Null)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(response.raw_status(), Some(404));
+
+    for (body, errors) in [
+        (
+            json!({"policy": "p", "code": "12345"}),
+            json!({"code": "must be 6 digits"}),
+        ),
+        (
+            json!({"policy": "p", "code": 123456}),
+            json!({"code": "must be a string"}),
+        ),
+        (
+            json!({"code": "123456"}),
+            json!({"policy": "Missing required field"}),
+        ),
+    ] {
+        let response = h
+            .call(Operation::Update, "totp/verify", body)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_error(&response, 400, errors);
+    }
+}
+
+#[tokio::test]
+async fn tidy_and_rollback_remove_expired_entries() {
+    let h = Harness::new();
+    let keep = h.new_entry("p", NOW + 600).await;
+    h.new_entry("p", NOW + 10).await;
+    h.clock.set(NOW + 10);
+    let report = h.data(Operation::Update, "tidy", Value::Null).await;
+    assert_eq!(report["entries_removed"], 1);
+    assert_eq!(
+        h.storage.keys(),
+        [format!("policy/70/{keep}"), format!("totp/{keep}")]
+    );
+
+    // Rollback tidies where this node may write, at most every few minutes.
+    h.new_entry("p", NOW + 20).await;
+    h.clock.set(NOW + 20);
+    assert_eq!(h.call(Operation::Rollback, "", Value::Null).await, Ok(None));
+    assert_eq!(h.storage.keys().len(), 2);
+    h.new_entry("p", NOW + 30).await;
+    h.clock.set(NOW + 30);
+    h.call(Operation::Rollback, "", Value::Null).await.unwrap();
+    assert_eq!(
+        h.storage.keys().len(),
+        4,
+        "throttled: the second rollback does not tidy"
+    );
+
+    // A performance standby never writes.
+    let standby = Harness::with(Arc::new(MemStorage::new()), ReplicationState(12288 | 16384));
+    standby.new_entry("p", NOW + 1).await;
+    standby.clock.set(NOW + 1);
+    standby
+        .call(Operation::Rollback, "", Value::Null)
+        .await
+        .unwrap();
+    assert_eq!(standby.storage.keys().len(), 2);
 }

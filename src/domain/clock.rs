@@ -23,11 +23,21 @@ impl Clock for SystemClock {
 }
 
 /// A clock that reads what it is told, for tests.
-#[derive(Debug, Clone, Copy)]
-pub struct FixedClock(pub i64);
+#[derive(Debug, Default)]
+pub struct ManualClock(std::sync::atomic::AtomicI64);
 
-impl Clock for FixedClock {
+impl ManualClock {
+    pub fn new(now: i64) -> Self {
+        Self(std::sync::atomic::AtomicI64::new(now))
+    }
+
+    pub fn set(&self, now: i64) {
+        self.0.store(now, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
     fn now(&self) -> i64 {
-        self.0
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
     }
 }

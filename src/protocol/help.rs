@@ -113,6 +113,16 @@ fn path_item<E>(spec: &PathSpec<E>, schemas: &mut Map<String, Value>) -> Value {
             "tags": ["auth"],
             "responses": {"200": {"description": "OK"}},
         });
+        if operation.operation == Operation::List {
+            // Vault lists are GETs with `?list=true`; other fields are query parameters.
+            let mut query = vec![
+                json!({"name": "list", "description": "Must be set to `true`", "in": "query", "required": true, "schema": {"type": "string", "enum": ["true"]}}),
+            ];
+            query.extend(spec.fields.iter().filter(|f| !f.in_path).map(|f| {
+                json!({"name": f.name, "description": f.description, "in": "query", "required": false, "schema": schema(f)})
+            }));
+            op["parameters"] = Value::from(query);
+        }
         if method == "post" {
             let name = schema_name(operation.id);
             schemas.insert(name.clone(), body_schema(spec.fields));

@@ -114,6 +114,12 @@ impl Request {
     pub fn capture(&self, name: &str) -> Option<&str> {
         self.captures.get(name).map(String::as_str)
     }
+
+    /// A named capture as a JSON string, to read with the same field readers
+    /// as the body.
+    pub fn capture_value(&self, name: &str) -> Option<Value> {
+        self.capture(name).map(Value::from)
+    }
 }
 
 #[cfg(test)]

@@ -17,6 +17,25 @@ pub struct SystemViewError(pub String);
 pub trait SystemView: Send + Sync {
     /// The mount's max lease TTL (`auth tune -max-lease-ttl`, else the server's).
     async fn max_lease_ttl(&self) -> Result<Duration, SystemViewError>;
+
+    /// The server's replication and standby state.
+    async fn replication_state(&self) -> Result<ReplicationState, SystemViewError>;
+}
+
+/// `consts.ReplicationState` bit flags (`sdk/helper/consts/replication.go`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplicationState(pub u32);
+
+impl ReplicationState {
+    const PERFORMANCE_SECONDARY: u32 = 1 << 6;
+    const DR_SECONDARY: u32 = 1 << 9;
+    const PERFORMANCE_STANDBY: u32 = 1 << 14;
+
+    /// Whether this node may write the mount's storage itself: not on a
+    /// performance standby or a performance/DR secondary.
+    pub fn may_write(self) -> bool {
+        self.0 & (Self::PERFORMANCE_SECONDARY | Self::DR_SECONDARY | Self::PERFORMANCE_STANDBY) == 0
+    }
 }
 
 /// [`SystemView`] over the host's `pb.SystemView` service.
@@ -48,17 +67,52 @@ impl SystemView for GrpcSystemView {
             .map(Duration::from_nanos)
             .map_err(|_| SystemViewError(format!("negative max lease TTL {}", reply.ttl)))
     }
+
+    async fn replication_state(&self) -> Result<ReplicationState, SystemViewError> {
+        let reply = self
+            .client
+            .clone()
+            .replication_state(Empty {})
+            .await
+            .map_err(|status| SystemViewError(status.message().to_owned()))?
+            .into_inner();
+        Ok(ReplicationState(reply.state as u32))
+    }
 }
 
 /// A [`SystemView`] with fixed answers, for tests.
 #[derive(Debug, Clone)]
 pub struct StaticSystemView {
     pub max_lease_ttl: Duration,
+    pub replication_state: ReplicationState,
 }
 
 #[async_trait]
 impl SystemView for StaticSystemView {
     async fn max_lease_ttl(&self) -> Result<Duration, SystemViewError> {
         Ok(self.max_lease_ttl)
+    }
+
+    async fn replication_state(&self) -> Result<ReplicationState, SystemViewError> {
+        Ok(self.replication_state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writers_are_primaries_and_active_nodes() {
+        // OpenBao dev server: performance and DR replication disabled.
+        assert!(ReplicationState(12288).may_write());
+        assert!(ReplicationState(0).may_write());
+        assert!(ReplicationState(32).may_write(), "performance primary");
+        assert!(!ReplicationState(64).may_write(), "performance secondary");
+        assert!(!ReplicationState(512).may_write(), "DR secondary");
+        assert!(
+            !ReplicationState(12288 | 16384).may_write(),
+            "performance standby"
+        );
     }
 }

@@ -1,0 +1,82 @@
+//! Reading the fields handlers share, each problem as a [`FieldError`].
+
+use serde_json::{Map, Value};
+
+use super::{ApiError, FieldError};
+use crate::domain::code::is_well_formed;
+use crate::domain::{EntryId, PolicyName, Problem};
+use crate::protocol::fields;
+
+/// A required policy name in the body.
+pub(super) fn policy(data: &Map<String, Value>) -> Result<PolicyName, FieldError> {
+    let value = data
+        .get("policy")
+        .ok_or_else(|| FieldError::missing("policy", "a string"))?;
+    let text = fields::string(value).map_err(|p| FieldError::wrong_type("policy", p))?;
+    PolicyName::parse(text).map_err(|p| FieldError::invalid("policy", p))
+}
+
+/// A required entry uuid, from the path (`Some(capture)`) or the body.
+pub(super) fn entry_id(text: Option<&Value>) -> Result<EntryId, FieldError> {
+    let value = text.ok_or_else(|| FieldError::missing("uuid", "a string"))?;
+    let text = fields::string(value).map_err(|p| FieldError::wrong_type("uuid", p))?;
+    if text.is_empty() {
+        return Err(FieldError::missing("uuid", "a string"));
+    }
+    EntryId::parse(text).map_err(|p| FieldError::invalid("uuid", p))
+}
+
+/// A required six-digit code, as a string (a JSON number would lose
+/// leading zeros).
+pub(super) fn code(data: &Map<String, Value>) -> Result<String, FieldError> {
+    let value = data
+        .get("code")
+        .ok_or_else(|| FieldError::missing("code", "a string"))?;
+    let text = fields::string(value).map_err(|p| FieldError::wrong_type("code", p))?;
+    if !is_well_formed(text) {
+        return Err(FieldError::invalid(
+            "code",
+            Problem {
+                short: "must be 6 digits",
+                detail: "must be a string of 6 digits".into(),
+            },
+        ));
+    }
+    Ok(text.to_owned())
+}
+
+/// An optional integer field.
+pub(super) fn optional_int(
+    data: &Map<String, Value>,
+    field: &'static str,
+) -> Result<Option<i64>, FieldError> {
+    data.get(field)
+        .map(|value| fields::int64(value).map_err(|p| FieldError::wrong_type(field, p)))
+        .transpose()
+}
+
+/// An optional string field.
+pub(super) fn optional_string<'a>(
+    data: &'a Map<String, Value>,
+    field: &'static str,
+) -> Result<Option<&'a str>, FieldError> {
+    data.get(field)
+        .map(|value| fields::string(value).map_err(|p| FieldError::wrong_type(field, p)))
+        .transpose()
+}
+
+/// One field's result as the request's result.
+pub(super) fn one<A>(a: Result<A, FieldError>) -> Result<A, ApiError> {
+    a.map_err(|e| ApiError::invalid([e]))
+}
+
+/// Two fields' results: both values, or a 400 naming every field at fault.
+pub(super) fn both<A, B>(
+    a: Result<A, FieldError>,
+    b: Result<B, FieldError>,
+) -> Result<(A, B), ApiError> {
+    match (a, b) {
+        (Ok(a), Ok(b)) => Ok((a, b)),
+        (a, b) => Err(ApiError::invalid([a.err(), b.err()].into_iter().flatten())),
+    }
+}

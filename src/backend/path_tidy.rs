@@ -1,0 +1,61 @@
+//! `tidy`, and the same work on Vault's periodic rollback.
+
+use serde_json::{Map, Value};
+
+use super::{ApiError, Endpoint, RatlsBackend};
+use crate::protocol::{Operation, OperationSpec, PathSpec, Request, Response};
+
+pub(super) const TIDY: PathSpec<Endpoint> = PathSpec {
+    pattern: "tidy",
+    display: "tidy",
+    endpoint: Endpoint::Tidy,
+    operations: &[OperationSpec {
+        operation: Operation::Update,
+        id: "ratls-tidy",
+        summary: "Remove expired TOTP entries and stale replay records now.",
+    }],
+    fields: &[],
+    existence_check: false,
+    synopsis: "Remove expired entries now.",
+    description: "
+Expired entries are never returned, redeemed or verified, whatever the tidy
+state; tidying removes them from storage, with index keys and replay records
+that no longer protect anything. The plugin also tidies on Vault's periodic
+rollback (at most every few minutes, and only where this node may write).
+Answers what it removed.
+
+    vault write -f auth/ratls/tidy
+",
+};
+
+/// `update tidy`.
+pub(super) async fn tidy(backend: &RatlsBackend, _request: &Request) -> Result<Response, ApiError> {
+    let report = backend
+        .store
+        .tidy(backend.clock.now())
+        .await
+        .map_err(|e| ApiError::storage(&e))?;
+    tracing::info!(
+        entries_removed = report.entries_removed,
+        replay_records_removed = report.replay_records_removed,
+        "tidied TOTP entries"
+    );
+    let mut data = Map::new();
+    data.insert(
+        "entries_removed".into(),
+        Value::from(report.entries_removed),
+    );
+    data.insert(
+        "index_keys_removed".into(),
+        Value::from(report.index_keys_removed),
+    );
+    data.insert(
+        "index_keys_repaired".into(),
+        Value::from(report.index_keys_repaired),
+    );
+    data.insert(
+        "replay_records_removed".into(),
+        Value::from(report.replay_records_removed),
+    );
+    Ok(Response::with_data(data))
+}
