@@ -1,0 +1,237 @@
+//! Assertions on the plugin's documented answers.
+
+use serde_json::{Value, json};
+
+use crate::harness::{Bao, Resp};
+
+/// The warnings a create answers with when the caller sent `created`/`uuid`.
+pub const CREATED_IGNORED: &str = "'created' was ignored: the plugin generates it";
+pub const UUID_IGNORED: &str = "'uuid' was ignored: the plugin generates it";
+
+/// The exact body of a delete without a uuid (the source document's 400).
+pub fn missing_uuid_body() -> Value {
+    json!({
+        "statusCode": 400,
+        "message": "Invalid request parameters: 'uuid' is required and must be a string.",
+        "errors": {"uuid": "Missing required field"}
+    })
+}
+
+/// The exact body of a delete whose uuid is not canonical.
+pub fn bad_uuid_body() -> Value {
+    json!({
+        "statusCode": 400,
+        "message": "Invalid request parameters: 'uuid' must be a UUID in canonical form (36 lower-case hexadecimal characters and hyphens).",
+        "errors": {"uuid": "must be a UUID"}
+    })
+}
+
+/// The exact body of a create whose expiration is not in the future.
+pub fn expired_body() -> Value {
+    json!({
+        "statusCode": 400,
+        "message": "Invalid request parameters: 'expiration' must be a Unix timestamp in the future.",
+        "errors": {"expiration": "must be in the future"}
+    })
+}
+
+/// A plugin-produced 400 with exactly `body`.
+pub fn plugin_400(resp: &Resp, body: &Value, what: &str) {
+    assert_eq!(resp.status, 400, "{what}: {resp:?}");
+    assert_eq!(&resp.json(), body, "{what}: body");
+}
+
+/// A Vault-produced error: `{"errors": [..]}` only, one of which contains
+/// `needle`.
+pub fn vault_error(resp: &Resp, status: u16, needle: &str, what: &str) {
+    assert_eq!(resp.status, status, "{what}: {resp:?}");
+    let body = resp.json();
+    let object = body.as_object().expect("object body");
+    assert_eq!(
+        object.keys().collect::<Vec<_>>(),
+        ["errors"],
+        "{what}: Vault's own error shape: {body}"
+    );
+    let errors = body["errors"].as_array().expect("errors array");
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.as_str().is_some_and(|e| e.contains(needle))),
+        "{what}: no error mentions {needle:?}: {body}"
+    );
+}
+
+/// Vault's success envelope around `data` (no lease, no auth, no wrap).
+pub fn envelope(body: &Value, what: &str) {
+    for key in [
+        "request_id",
+        "lease_id",
+        "renewable",
+        "lease_duration",
+        "data",
+        "warnings",
+    ] {
+        assert!(body.get(key).is_some(), "{what}: no {key:?} in {body}");
+    }
+    assert!(
+        uuid::Uuid::parse_str(body["request_id"].as_str().unwrap_or_default()).is_ok(),
+        "{what}: request_id: {body}"
+    );
+    assert_eq!(body["lease_id"], "", "{what}: {body}");
+    assert_eq!(body["renewable"], false, "{what}: {body}");
+    assert_eq!(body["lease_duration"], 0, "{what}: {body}");
+    if let Some(auth) = body.get("auth") {
+        assert!(auth.is_null(), "{what}: {body}");
+    }
+    if let Some(wrap) = body.get("wrap_info") {
+        assert!(wrap.is_null(), "{what}: {body}");
+    }
+}
+
+/// `text` is a canonical (lower-case, hyphenated) random v4 UUID.
+pub fn canonical_v4(text: &str, what: &str) {
+    let parsed = uuid::Uuid::parse_str(text).unwrap_or_else(|e| panic!("{what}: {text:?}: {e}"));
+    assert_eq!(parsed.get_version_num(), 4, "{what}: {text}");
+    assert_eq!(
+        parsed.hyphenated().to_string(),
+        text,
+        "{what}: not canonical"
+    );
+}
+
+/// RFC 4648 base32 without padding, as otpauth URLs carry secrets.
+pub fn base32(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut out = String::new();
+    let (mut buffer, mut bits) = (0u32, 0u32);
+    for &byte in bytes {
+        buffer = (buffer << 8) | u32::from(byte);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            out.push(char::from(ALPHABET[((buffer >> bits) & 31) as usize]));
+        }
+    }
+    if bits > 0 {
+        out.push(char::from(ALPHABET[((buffer << (5 - bits)) & 31) as usize]));
+    }
+    out
+}
+
+/// `data` is a new entry created between `before` and `after`: exactly
+/// {uuid, created, expiration, policy}, plus (the design allows it) an
+/// `otpauth_url` whose secret is the uuid. Returns the uuid.
+pub fn entry_data(data: &Value, policy: &str, expiration: i64, before: i64, after: i64) -> String {
+    let object = data.as_object().unwrap_or_else(|| panic!("data: {data}"));
+    let mut keys: Vec<&str> = object
+        .keys()
+        .map(String::as_str)
+        .filter(|k| *k != "otpauth_url")
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["created", "expiration", "policy", "uuid"], "{data}");
+    let id = data["uuid"].as_str().expect("uuid string").to_owned();
+    canonical_v4(&id, "entry uuid");
+    let created = data["created"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("created: {data}"));
+    assert!(
+        (before..=after).contains(&created),
+        "created {created} not within [{before}, {after}]"
+    );
+    assert_eq!(data["expiration"], expiration, "{data}");
+    assert_eq!(data["policy"], policy, "{data}");
+    if let Some(url) = data.get("otpauth_url") {
+        let url = url
+            .as_str()
+            .unwrap_or_else(|| panic!("otpauth_url: {data}"));
+        assert!(url.starts_with("otpauth://totp/"), "{url}");
+        assert!(
+            url.contains(&format!("secret={}", base32(id.as_bytes()))),
+            "{url}: the secret is not the uuid"
+        );
+    }
+    id
+}
+
+/// The stored form of an entry: the create answer without `otpauth_url`.
+pub fn stored_form(data: &Value) -> Value {
+    let mut stored = data.clone();
+    if let Some(object) = stored.as_object_mut() {
+        object.remove("otpauth_url");
+    }
+    stored
+}
+
+/// A 200 create answer over HTTP: envelope, entry fields, `warnings` as
+/// given (`None` means null). Returns the `data`.
+pub fn created(
+    resp: &Resp,
+    policy: &str,
+    expiration: i64,
+    before: i64,
+    warnings: Option<&[&str]>,
+) -> Value {
+    let after = crate::harness::now();
+    assert_eq!(resp.status, 200, "create: {resp:?}");
+    let body = resp.json();
+    envelope(&body, "create");
+    entry_data(&body["data"], policy, expiration, before, after);
+    match warnings {
+        None => assert!(body["warnings"].is_null(), "warnings: {body}"),
+        Some(expected) => assert_eq!(body["warnings"], json!(expected), "warnings: {body}"),
+    }
+    body["data"].clone()
+}
+
+/// A 200 delete answer: Vault's envelope with `data` == {}.
+pub fn deleted(resp: &Resp, what: &str) {
+    assert_eq!(resp.status, 200, "{what}: {resp:?}");
+    let body = resp.json();
+    envelope(&body, what);
+    assert_eq!(body["data"], json!({}), "{what}: {body}");
+    assert!(body["warnings"].is_null(), "{what}: {body}");
+}
+
+/// The entry is stored under `mount` (`totp/<uuid>`) exactly as the create
+/// answered (its `otpauth_url` aside).
+pub fn stored(bao: &Bao, mount: &str, data: &Value) {
+    let id = data["uuid"].as_str().expect("uuid");
+    assert_eq!(
+        bao.stored_entry(mount, id),
+        Some(stored_form(data)),
+        "sys/raw entry of {mount}/totp/<uuid>"
+    );
+}
+
+/// The policy index key the plugin keeps next to an entry:
+/// `policy/<hex of the policy name>/<uuid>`.
+pub fn index_key(policy: &str, id: &str) -> String {
+    let hex: String = policy.bytes().map(|b| format!("{b:02x}")).collect();
+    format!("policy/{hex}/{id}")
+}
+
+/// The mount's storage holds exactly these entries (create answers): for
+/// each, `totp/<uuid>` with the entry and an empty policy index key.
+pub fn storage_holds(bao: &Bao, mount: &str, entries: &[&Value]) {
+    let mut expected = std::collections::BTreeMap::new();
+    for data in entries {
+        let id = data["uuid"].as_str().expect("uuid");
+        let policy = data["policy"].as_str().expect("policy");
+        expected.insert(format!("totp/{id}"), stored_form(data));
+        expected.insert(index_key(policy, id), Value::from(""));
+    }
+    let actual: std::collections::BTreeMap<String, Value> = bao
+        .snapshot(mount)
+        .into_iter()
+        .map(|(key, value)| {
+            let value = if key.starts_with("totp/") {
+                serde_json::from_str(&value).unwrap_or_else(|e| panic!("{key}: {e}: {value}"))
+            } else {
+                Value::from(value)
+            };
+            (key, value)
+        })
+        .collect();
+    assert_eq!(actual, expected, "everything {mount} has stored");
+}
