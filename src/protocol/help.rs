@@ -124,11 +124,14 @@ fn path_item<E>(spec: &PathSpec<E>, schemas: &mut Map<String, Value>) -> Value {
             op["parameters"] = Value::from(query);
         }
         if method == "post" {
-            let name = schema_name(operation.id);
-            schemas.insert(name.clone(), body_schema(spec.fields));
+            // Inline rather than a `$ref`: OpenBao drops `$ref` when it merges a
+            // plugin's document into `sys/internal/specs/openapi`. The named
+            // component is kept for clients of the plugin's own document.
+            let body = body_schema(spec.fields);
+            schemas.insert(schema_name(operation.id), body.clone());
             op["requestBody"] = json!({
                 "required": true,
-                "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{name}")}}},
+                "content": {"application/json": {"schema": body}},
             });
         }
         item.insert(method.into(), op);

@@ -34,15 +34,17 @@ fn help_and_openapi_describe_the_paths() {
         "{text}"
     );
 
-    // The plugin's own document refers to its request schema.
+    // The plugin's own document carries its request schema inline and as a component.
     let resp = bao.get("auth/ratls?help=1");
     assert_eq!(resp.status, 200, "{resp:?}");
     let own = resp.json()["openapi"].clone();
+    let inline =
+        &own["paths"]["/totp"]["post"]["requestBody"]["content"]["application/json"]["schema"];
     assert_eq!(
-        own["paths"]["/totp"]["post"]["requestBody"]["content"]["application/json"]["schema"],
-        json!({"$ref": "#/components/schemas/RatlsCreateTotpRequest"}),
+        inline, &own["components"]["schemas"]["RatlsCreateTotpRequest"],
         "{own}"
     );
+    assert_eq!(inline["required"], json!(["policy", "expiration"]), "{own}");
 
     let resp = bao.get("sys/internal/specs/openapi");
     assert_eq!(resp.status, 200, "{resp:?}");
@@ -63,9 +65,14 @@ fn help_and_openapi_describe_the_paths() {
         assert_eq!(one["parameters"][0]["name"], "uuid", "{one}");
         assert_eq!(one["parameters"][0]["in"], "path", "{one}");
     }
-    // The request body's fields are in the merged components. (OpenBao drops
-    // the operation's `$ref` when it merges a plugin's document, so the
-    // operation itself shows `"schema": {}`.)
+    // The request body's fields survive the merge: inline in the operation
+    // (OpenBao drops a `$ref` there) and in the components.
+    let operation_schema =
+        &paths["/auth/ratls/totp"]["post"]["requestBody"]["content"]["application/json"]["schema"];
+    assert_eq!(
+        operation_schema["properties"]["policy"]["type"], "string",
+        "{operation_schema}"
+    );
     let schema = &spec["components"]["schemas"]["RatlsCreateTotpRequest"];
     assert_eq!(schema["type"], "object", "{schema}");
     assert_eq!(schema["properties"]["policy"]["type"], "string", "{schema}");
