@@ -90,7 +90,7 @@ pub struct RatlsBackend {
     store: EntryStore,
     system_view: Arc<dyn SystemView>,
     clock: Arc<dyn Clock>,
-    /// Makes redeem and verify read-check-write sequences atomic.
+    /// Makes redeem and verify read-check-write sequences atomic, per policy.
     locks: KeyedLocks,
     /// When rollback last tidied; throttles tidy, holds no state of record.
     last_rollback_tidy: Mutex<Option<Instant>>,

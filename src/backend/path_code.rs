@@ -102,12 +102,9 @@ pub(super) async fn verify(
     let (policy, code) = input::both(policy, code)?;
     let storage = |e| ApiError::storage(&e);
 
-    // One verification per policy at a time: the replay check and its
-    // record must not interleave with another's.
-    let _guard = backend
-        .locks
-        .lock(&format!("policy:{}", policy.as_str()))
-        .await;
+    // One verification or redemption per policy at a time: the replay
+    // check and its record must not interleave with another's.
+    let _guard = backend.locks.lock(policy.as_str()).await;
     let now = backend.clock.now();
     let mut accepted = false;
     for id in backend

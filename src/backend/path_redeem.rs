@@ -59,9 +59,11 @@ pub(super) async fn redeem(
     let policy = input::policy(&request.data);
     let (id, policy) = input::both(id, policy)?;
 
-    // Read, check and remove under one lock, so two redemptions cannot both
-    // see the entry.
-    let _guard = backend.locks.lock(&id.as_text()).await;
+    // Read, check and remove under the policy's lock, the one verify takes:
+    // two redemptions cannot both see the entry, and a verification of the
+    // same entry runs wholly before or after it. (An entry of another policy
+    // is never removed here, so the request's policy names the right lock.)
+    let _guard = backend.locks.lock(policy.as_str()).await;
     let now = backend.clock.now();
     let entry = backend
         .store

@@ -159,6 +159,7 @@ impl EntryStore {
     /// records that can no longer refuse anything; restores index keys a
     /// crash left unwritten. Index keys are listed before entries, so an
     /// index key of an entry created meanwhile is never taken for stale.
+    /// The report counts every key removed, including those of expired entries.
     pub(super) async fn tidy(&self, now: i64) -> Result<TidyReport, StorageError> {
         let mut report = TidyReport::default();
         let mut index = BTreeSet::new();
@@ -168,6 +169,12 @@ impl EntryStore {
                 index.insert(format!("{dir}{id}"));
             }
         }
+        let mut replay: BTreeSet<String> = self
+            .storage
+            .list(REPLAY_PREFIX)
+            .await?
+            .into_iter()
+            .collect();
         let mut live = BTreeSet::new();
         for id in self.ids().await? {
             match self.get(&id).await? {
@@ -181,12 +188,14 @@ impl EntryStore {
                 }
                 Some(entry) => {
                     self.remove(&entry).await?;
-                    index.remove(&index_key(&entry));
                     report.entries_removed += 1;
+                    report.index_keys_removed += u64::from(index.remove(&index_key(&entry)));
+                    report.replay_records_removed += u64::from(replay.remove(&id.as_text()));
                 }
                 None => {
                     self.remove_id(&id).await?;
                     report.entries_removed += 1;
+                    report.replay_records_removed += u64::from(replay.remove(&id.as_text()));
                 }
             }
         }
@@ -194,7 +203,7 @@ impl EntryStore {
             self.storage.delete(&key).await?;
             report.index_keys_removed += 1;
         }
-        for id in parse_ids(self.storage.list(REPLAY_PREFIX).await?) {
+        for id in parse_ids(replay.into_iter().collect()) {
             let stale = !live.contains(&id.as_text())
                 || self
                     .replay_record(&id)
@@ -299,9 +308,11 @@ mod tests {
             report,
             TidyReport {
                 entries_removed: 1,
-                index_keys_removed: 1,
+                // The expired entry's and the ghost's.
+                index_keys_removed: 2,
                 index_keys_repaired: 1,
-                replay_records_removed: 2,
+                // The expired entry's, the ghost's and the stale one.
+                replay_records_removed: 3,
             }
         );
         let mut expected = vec![

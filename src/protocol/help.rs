@@ -123,7 +123,7 @@ fn path_item<E>(spec: &PathSpec<E>, schemas: &mut Map<String, Value>) -> Value {
             }));
             op["parameters"] = Value::from(query);
         }
-        if method == "post" {
+        if method == "post" && spec.fields.iter().any(|f| !f.in_path) {
             // Inline rather than a `$ref`: OpenBao drops `$ref` when it merges a
             // plugin's document into `sys/internal/specs/openapi`. The named
             // component is kept for clients of the plugin's own document.

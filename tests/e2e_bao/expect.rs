@@ -235,3 +235,124 @@ pub fn storage_holds(bao: &Bao, mount: &str, entries: &[&Value]) {
         .collect();
     assert_eq!(actual, expected, "everything {mount} has stored");
 }
+
+// ---- TOTP lifecycle: read, list, redeem, codes, tidy ----
+
+/// The plugin's 404 for a uuid without a live entry (its own shape: no
+/// `errors`).
+pub fn not_found_body() -> Value {
+    json!({
+        "statusCode": 404,
+        "message": "No TOTP entry with this uuid exists: it was never created, or it was deleted, redeemed or has expired."
+    })
+}
+
+/// A 404 from the plugin for a uuid without a live entry.
+pub fn entry_not_found(resp: &Resp, what: &str) {
+    assert_eq!(resp.status, 404, "{what}: {resp:?}");
+    assert_eq!(resp.json(), not_found_body(), "{what}: body");
+}
+
+/// Vault's answer to a list with no keys: 404 `{"errors": []}`.
+pub fn empty_list(resp: &Resp, what: &str) {
+    assert_eq!(resp.status, 404, "{what}: {resp:?}");
+    assert_eq!(resp.json(), json!({"errors": []}), "{what}: body");
+}
+
+/// A 200 in Vault's envelope without warnings; returns its `data`.
+pub fn ok_data(resp: &Resp, what: &str) -> Value {
+    assert_eq!(resp.status, 200, "{what}: {resp:?}");
+    let body = resp.json();
+    envelope(&body, what);
+    assert!(body["warnings"].is_null(), "{what}: warnings: {body}");
+    body["data"].clone()
+}
+
+/// A 200 whose `data` is exactly `{"valid": expected}` (redeem, verify).
+pub fn valid(resp: &Resp, expected: bool, what: &str) {
+    assert_eq!(ok_data(resp, what), json!({"valid": expected}), "{what}");
+}
+
+/// The RFC 6238 code of entry `id` at time step `step`: HOTP (RFC 4226) with
+/// HMAC-SHA1 over the big-endian step, 6 digits, the uuid's canonical text
+/// as the secret.
+pub fn reference_code(id: &str, step: u64) -> String {
+    use hmac::Mac as _;
+    let mut mac =
+        hmac::Hmac::<sha1::Sha1>::new_from_slice(id.as_bytes()).expect("any key length works");
+    mac.update(&step.to_be_bytes());
+    let hash = mac.finalize().into_bytes();
+    let offset = usize::from(hash[19] & 0x0f);
+    let value = u32::from_be_bytes([
+        hash[offset] & 0x7f,
+        hash[offset + 1],
+        hash[offset + 2],
+        hash[offset + 3],
+    ]);
+    format!("{:06}", value % 1_000_000)
+}
+
+/// A six-digit code that is none of `id`'s codes for steps `from..=to`.
+pub fn wrong_code(id: &str, from: u64, to: u64) -> String {
+    let taken: Vec<String> = (from..=to).map(|s| reference_code(id, s)).collect();
+    (0..1_000u64)
+        .map(|n| format!("{:06}", (n * 7_919 + 123_457) % 1_000_000))
+        .find(|code| !taken.contains(code))
+        .expect("some code is free")
+}
+
+/// Everything `mount` has stored, keyed below the mount; entries
+/// (`totp/…`) and replay records (`used/…`) parsed as JSON, index keys as
+/// their (empty) string.
+pub fn stored_state(bao: &Bao, mount: &str) -> std::collections::BTreeMap<String, Value> {
+    bao.snapshot(mount)
+        .into_iter()
+        .map(|(key, value)| {
+            let value = if key.starts_with("totp/") || key.starts_with("used/") {
+                serde_json::from_str(&value).unwrap_or_else(|e| panic!("{key}: {e}: {value}"))
+            } else {
+                Value::from(value)
+            };
+            (key, value)
+        })
+        .collect()
+}
+
+/// What [`stored_state`] holds for these entries (create answers) and
+/// replay records (`(uuid, last_step)`).
+pub fn expected_state(
+    entries: &[&Value],
+    replays: &[(&str, u64)],
+) -> std::collections::BTreeMap<String, Value> {
+    let mut expected = std::collections::BTreeMap::new();
+    for data in entries {
+        let id = data["uuid"].as_str().expect("uuid");
+        let policy = data["policy"].as_str().expect("policy");
+        expected.insert(format!("totp/{id}"), stored_form(data));
+        expected.insert(index_key(policy, id), Value::from(""));
+    }
+    for (id, step) in replays {
+        expected.insert(format!("used/{id}"), json!({"last_step": step}));
+    }
+    expected
+}
+
+/// The mount's storage holds exactly these entries and replay records.
+pub fn state_is(bao: &Bao, mount: &str, entries: &[&Value], replays: &[(&str, u64)], what: &str) {
+    assert_eq!(
+        stored_state(bao, mount),
+        expected_state(entries, replays),
+        "{what}: everything {mount} has stored"
+    );
+}
+
+/// Creates an entry at `mount` over HTTP as root; checks the answer and
+/// returns its `data`.
+pub fn create(bao: &Bao, mount: &str, policy: &str, expiration: i64) -> Value {
+    let before = crate::harness::now();
+    let resp = bao.put(
+        &format!("auth/{mount}/totp"),
+        &json!({"policy": policy, "expiration": expiration}),
+    );
+    created(&resp, policy, expiration, before, None)
+}

@@ -112,6 +112,18 @@ fn free_port_pair() -> u16 {
     panic!("no free pair of adjacent ports on 127.0.0.1 after 200 tries");
 }
 
+/// An HTTP client as the tests use it: statuses are answers, not errors; no
+/// proxy. Each agent keeps its own connections.
+pub fn new_agent() -> Agent {
+    Agent::new_with_config(
+        Agent::config_builder()
+            .http_status_as_error(false)
+            .proxy(None)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build(),
+    )
+}
+
 /// How to start a server.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -257,13 +269,7 @@ impl Bao {
             .spawn()
             .unwrap_or_else(|e| panic!("spawning {}: {e}", bin.display()));
 
-        let agent = Agent::new_with_config(
-            Agent::config_builder()
-                .http_status_as_error(false)
-                .proxy(None)
-                .timeout_global(Some(Duration::from_secs(60)))
-                .build(),
-        );
+        let agent = new_agent();
         let mut bao = Self {
             addr,
             root_token,
@@ -451,6 +457,19 @@ impl Bao {
         token: Option<&str>,
         body: Option<&str>,
     ) -> Resp {
+        self.request_on(&self.agent, method, path, token, body)
+    }
+
+    /// [`Bao::request`] through `agent` (for example one per thread, so that
+    /// each has its own connection).
+    pub fn request_on(
+        &self,
+        agent: &Agent,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+    ) -> Resp {
         let url = format!("{}/v1/{path}", self.addr);
         let mut builder = ureq::http::Request::builder().method(method).uri(&url);
         if let Some(token) = token {
@@ -462,11 +481,11 @@ impl Bao {
                     .header("Content-Type", "application/json")
                     .body(body.to_owned())
                     .expect("building a request");
-                self.agent.run(request)
+                agent.run(request)
             }
             None => {
                 let request = builder.body(()).expect("building a request");
-                self.agent.run(request)
+                agent.run(request)
             }
         };
         let mut response = result.unwrap_or_else(|e| panic!("{method} {url}: {e}"));
@@ -553,6 +572,22 @@ impl Bao {
         }
     }
 
+    /// Writes `value` at `key` in the raw storage, uncompressed (as the
+    /// plugin's own values are stored).
+    pub fn raw_put(&self, key: &str, value: &str) {
+        let resp = self.put(
+            &format!("sys/raw/{key}"),
+            &serde_json::json!({"value": value, "compressed": false}),
+        );
+        assert_eq!(resp.status, 204, "PUT sys/raw/{key}: {resp:?}");
+    }
+
+    /// Deletes `key` from the raw storage.
+    pub fn raw_delete(&self, key: &str) {
+        let resp = self.delete(&format!("sys/raw/{key}"));
+        assert_eq!(resp.status, 204, "DELETE sys/raw/{key}: {resp:?}");
+    }
+
     /// The stored entry `totp/<id>` of `mount` as JSON, or `None`.
     pub fn stored_entry(&self, mount: &str, id: &str) -> Option<Value> {
         let key = format!("auth/{}/totp/{id}", self.mount_uuid(mount));
@@ -624,6 +659,27 @@ impl Bao {
             }
         }
         pids
+    }
+
+    /// SIGKILLs the plugin process `victim` and waits until the server has
+    /// noticed (go-plugin logs the exit, then marks the client shut down, so
+    /// the next request starts a new process; a request racing the crash
+    /// would fail with 500 "rpc error: code = Unavailable").
+    pub fn kill_plugin_and_wait(&self, victim: u32) {
+        assert!(Self::signal(victim, "KILL"), "kill -KILL {victim}");
+        let exited = format!(
+            "plugin process exited: plugin={} id={victim} error=\"signal: killed\"",
+            self.plugin_path().display()
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.log().contains(&exited) || self.plugin_pids().contains(&victim) {
+            assert!(
+                Instant::now() < deadline,
+                "the server did not notice the crash of {victim}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
 
     /// Sends `signal` (a name such as `KILL`) to `pid` with kill(1).

@@ -13,9 +13,16 @@ mod expect;
 mod harness;
 
 mod acl;
+mod acl_lifecycle;
 mod bad_inputs;
+mod codes;
 mod crash;
 mod delete;
+mod expiry;
 mod introspection;
 mod lifecycle;
+mod race;
+mod read_list;
+mod redeem;
 mod samples;
+mod totp_help;
