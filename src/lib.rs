@@ -34,8 +34,8 @@ pub const HANDSHAKE: HandshakeConfig = HandshakeConfig {
 };
 
 /// Runs the plugin as the host launched it, until the host shuts it down or
-/// goes away.
-pub async fn run() -> anyhow::Result<()> {
+/// `parent` (the host's pid, read at start-up) goes away.
+pub async fn run(parent: u32) -> anyhow::Result<()> {
     let router =
         Arc::new(Router::new(RatlsBackend::info().paths).context("compiling the path table")?);
     let plugin = PreparedPlugin::prepare(&HANDSHAKE, &PluginEnv::from_process())?;
@@ -50,7 +50,7 @@ pub async fn run() -> anyhow::Result<()> {
     plugin
         .serve(
             |broker| BackendServer::<RatlsBackend>::new(router, broker).into_routes(),
-            transport::parent_exited(),
+            transport::parent_exited(parent),
         )
         .await
 }

@@ -7,6 +7,8 @@ use tracing_subscriber::filter::LevelFilter;
 use vault_plugin_auth_ratls::transport::log;
 
 fn main() -> ExitCode {
+    // Before anything else, so that a host dying during start-up is noticed.
+    let parent = std::os::unix::process::parent_id();
     let level = std::env::var(log::LEVEL_VAR)
         .ok()
         .and_then(|name| log::parse_level(&name))
@@ -23,7 +25,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(vault_plugin_auth_ratls::run()) {
+    match runtime.block_on(vault_plugin_auth_ratls::run(parent)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             // go-plugin maps a plain line starting "[ERROR]" to its error level.

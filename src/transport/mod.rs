@@ -122,11 +122,11 @@ impl PreparedPlugin {
     }
 }
 
-/// Resolves when the process that started us has exited (we have been
-/// re-parented). go-plugin hosts do not always clean up a plugin whose
-/// connection failed, so the plugin must not outlive them.
-pub async fn parent_exited() {
-    let parent = std::os::unix::process::parent_id();
+/// Resolves when `parent`, the process that started us, has exited (we have
+/// been re-parented). go-plugin hosts do not always clean up a plugin whose
+/// connection failed, so the plugin must not outlive them. Read `parent` as
+/// early as possible: a parent that dies during start-up must still count.
+pub async fn parent_exited(parent: u32) {
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     loop {
         tick.tick().await;
