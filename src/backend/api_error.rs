@@ -58,6 +58,10 @@ pub struct ApiError {
     pub message: String,
     /// Field name → what is wrong with it; empty when no field is at fault.
     pub errors: BTreeMap<&'static str, String>,
+    /// An error the host itself must receive instead of this body: a
+    /// read-only refusal on a standby, which makes the host forward the
+    /// request to the active node.
+    pub forward_to_active: Option<String>,
 }
 
 impl ApiError {
@@ -81,6 +85,7 @@ impl ApiError {
                 .into_iter()
                 .map(|(name, f)| (name, f.short))
                 .collect(),
+            forward_to_active: None,
         }
     }
 
@@ -91,12 +96,22 @@ impl ApiError {
             status: 404,
             message: "No TOTP entry with this uuid exists: it was never created, or it was deleted, redeemed or has expired.".into(),
             errors: BTreeMap::new(),
+            forward_to_active: None,
         }
     }
 
     /// Storage failed; the request was not applied. Details go to the log,
     /// not to the client.
     pub fn storage(error: &StorageError) -> Self {
+        if error.must_forward() {
+            tracing::debug!(
+                "this node cannot write; the host forwards the request to the active node"
+            );
+            return Self {
+                forward_to_active: error.host_message().map(str::to_owned),
+                ..Self::unavailable()
+            };
+        }
         tracing::error!(error = %error, "storage call failed");
         Self::unavailable()
     }
@@ -112,6 +127,7 @@ impl ApiError {
             status: 500,
             message: "The request could not be completed because Vault's storage is unavailable; nothing was changed. Retry later.".into(),
             errors: BTreeMap::new(),
+            forward_to_active: None,
         }
     }
 
@@ -186,6 +202,19 @@ mod tests {
             ApiError::invalid([]).body(),
             json!({"statusCode": 400, "message": "Invalid request."})
         );
+    }
+
+    #[test]
+    fn read_only_storage_goes_back_to_the_host() {
+        let error = ApiError::storage(&StorageError::Host(
+            "cannot write to readonly storage".into(),
+        ));
+        assert_eq!(
+            error.forward_to_active.as_deref(),
+            Some("cannot write to readonly storage")
+        );
+        let error = ApiError::storage(&StorageError::Host("barrier is sealed".into()));
+        assert_eq!(error.forward_to_active, None);
     }
 
     #[test]

@@ -163,7 +163,14 @@ impl LogicalBackend for RatlsBackend {
             (Endpoint::Tidy, Operation::Update) => path_tidy::tidy(self, &request).await,
             _ => return Err(Error::UnsupportedOperation),
         };
-        Ok(Some(result.unwrap_or_else(ApiError::into_response)))
+        match result {
+            Ok(response) => Ok(Some(response)),
+            Err(ApiError {
+                forward_to_active: Some(message),
+                ..
+            }) => Err(Error::Internal(message)),
+            Err(error) => Ok(Some(error.into_response())),
+        }
     }
 
     async fn rollback(&self) -> Result<(), Error> {

@@ -856,3 +856,19 @@ async fn tidy_and_rollback_remove_expired_entries() {
         .unwrap();
     assert_eq!(standby.storage.keys().len(), 2);
 }
+
+#[tokio::test]
+async fn standby_refusals_go_back_to_the_host_for_forwarding() {
+    let h = Harness::new();
+    let uuid = h.new_entry("p", NOW + 60).await;
+    h.storage
+        .fail_with(Some("cannot write to readonly storage"));
+    let forwarded = Err(Error::Internal("cannot write to readonly storage".into()));
+    let create = json!({"policy": "p", "expiration": NOW + 10});
+    assert_eq!(h.call(Operation::Create, "totp", create).await, forwarded);
+    let delete = format!("totp/{uuid}");
+    assert_eq!(
+        h.call(Operation::Delete, &delete, Value::Null).await,
+        forwarded
+    );
+}

@@ -21,6 +21,28 @@ pub enum StorageError {
     Transport(String),
 }
 
+impl StorageError {
+    /// Whether the host refused a write because this node cannot write
+    /// (a standby serving the request itself). Passed back to the host as an
+    /// error with the same text, it makes the host forward the request to the
+    /// active node (`logical.ErrReadOnly`, `ErrPerfStandbyPleaseForward`).
+    pub fn must_forward(&self) -> bool {
+        const FORWARD: [&str; 2] = [
+            "cannot write to readonly storage",
+            "please forward to the active node",
+        ];
+        matches!(self, StorageError::Host(message) if FORWARD.iter().any(|f| message.contains(f)))
+    }
+
+    /// The host's own message, for errors the host must see again.
+    pub fn host_message(&self) -> Option<&str> {
+        match self {
+            StorageError::Host(message) => Some(message),
+            StorageError::Transport(_) => None,
+        }
+    }
+}
+
 /// Key/value storage with keys relative to the mount.
 #[async_trait]
 pub trait Storage: Send + Sync {
@@ -124,6 +146,19 @@ impl Storage for GrpcStorage {
             .into_inner();
         host(reply.err)?;
         Ok(reply.keys)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_only_refusals_are_forwarded() {
+        assert!(StorageError::Host("cannot write to readonly storage".into()).must_forward());
+        assert!(StorageError::Host("please forward to the active node".into()).must_forward());
+        assert!(!StorageError::Host("barrier is sealed".into()).must_forward());
+        assert!(!StorageError::Transport("cannot write to readonly storage".into()).must_forward());
     }
 }
 
