@@ -8,7 +8,7 @@ BAO := $(abspath $(VENV))/bin/bao
 PYTHON := $(abspath $(VENV))/bin/python
 PLUGIN := vault-plugin-auth-ratls
 
-.PHONY: build release test lint dev dev-stop clean
+.PHONY: build release test test-ha test-heavy fuzz lint dev dev-stop bench clean
 
 build:
 	cargo build --locked
@@ -24,9 +24,26 @@ $(VENV_STAMP): requirements-test.txt
 
 bao: $(VENV_STAMP)
 
-# Unit, in-process gRPC, process and end-to-end tests (against a real `bao server`).
+# Unit, in-process gRPC, process and end-to-end tests (against a real `bao server`),
+# the trust suite and the crash, restart and HA cluster tests, then `make test-ha`'s
+# heavy resource run (10,000 creates).
 test: $(VENV_STAMP)
 	BAO_BIN=$(BAO) PYTHON_BIN=$(PYTHON) cargo test --locked -- --test-threads=4
+	$(MAKE) --no-print-directory test-heavy
+
+test-heavy: $(VENV_STAMP)
+	RATLS_HEAVY=1 BAO_BIN=$(BAO) PYTHON_BIN=$(PYTHON) cargo test --locked --test e2e_trust resources -- --nocapture
+
+# Crash safety under load, restart durability and a 3-node Raft cluster.
+test-ha: $(VENV_STAMP)
+	BAO_BIN=$(BAO) PYTHON_BIN=$(PYTHON) cargo test --locked --test e2e_cluster -- --nocapture
+	$(MAKE) --no-print-directory test-heavy
+
+# Longer property-based fuzzing of request decoding, routing and validation
+# (`make test` runs a short pass). FUZZ_CASES sets the number of cases.
+FUZZ_CASES ?= 200000
+fuzz:
+	PROPTEST_CASES=$(FUZZ_CASES) cargo test --locked --release --test fuzz_dispatch -- --nocapture
 
 lint:
 	cargo fmt --check
@@ -39,6 +56,13 @@ dev: release $(VENV_STAMP)
 
 dev-stop:
 	scripts/dev.sh stop
+
+# Side-by-side benchmarks against OpenBao's built-in engines (not part of `make test`);
+# writes bench/results.md.
+bench: release $(VENV_STAMP)
+	cargo bench --locked --bench dispatch
+	cargo build --locked --release --example loadgen
+	BAO_BIN=$(BAO) PLUGIN_BIN=target/release/$(PLUGIN) LOADGEN_BIN=target/release/examples/loadgen scripts/bench.sh
 
 clean:
 	cargo clean

@@ -262,7 +262,19 @@ async fn errors_travel_as_vault_expects() {
     let reply = plugin.request("update", "totp", "{}").await;
     assert_eq!(reply.err.as_ref().unwrap().err_type, 5);
     let reply = plugin.request("create", "totp", "[1,2]").await;
-    assert_eq!(reply.err.as_ref().unwrap().err_type, 7);
+    assert_eq!(raw(&reply).0, 400, "a body that is not an object");
+    // Deeper than the decoder's recursion limit: a documented 400, not a crash.
+    let deep = format!(
+        r#"{{"policy":"p","x":{}{}}}"#,
+        "[".repeat(200),
+        "]".repeat(200)
+    );
+    let (status, body) = raw(&plugin.request("create", "totp", &deep).await);
+    assert_eq!(status, 400);
+    assert_eq!(
+        body,
+        json!({"statusCode": 400, "message": "Invalid request: the body must be a JSON object nested at most 127 levels deep."})
+    );
 
     // Bad input is a raw 400 in the documented shape, and nothing is stored.
     let reply = plugin

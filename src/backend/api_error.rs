@@ -89,6 +89,12 @@ impl ApiError {
         }
     }
 
+    /// The same error with another `message`.
+    pub fn with_message(mut self, message: &str) -> Self {
+        self.message = message.to_owned();
+        self
+    }
+
     /// No live entry answers to the uuid (never created, deleted, redeemed
     /// or expired: the answer does not tell which).
     pub fn entry_not_found() -> Self {

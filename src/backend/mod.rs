@@ -94,6 +94,9 @@ pub struct RatlsBackend {
     locks: KeyedLocks,
     /// When rollback last tidied; throttles tidy, holds no state of record.
     last_rollback_tidy: Mutex<Option<Instant>>,
+    /// One tidy pass at a time (endpoint and rollback), so counts are exact
+    /// and passes do not repeat each other's work.
+    tidying: tokio::sync::Mutex<()>,
 }
 
 impl RatlsBackend {
@@ -109,6 +112,7 @@ impl RatlsBackend {
             clock,
             locks: KeyedLocks::new(),
             last_rollback_tidy: Mutex::new(None),
+            tidying: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -135,6 +139,14 @@ impl LogicalBackend for RatlsBackend {
 
     fn create(deps: BackendDeps) -> Self {
         Self::new(deps.storage, deps.system_view, Arc::new(SystemClock))
+    }
+
+    fn undecodable_body() -> Option<Response> {
+        Some(
+            ApiError::invalid([])
+                .with_message("Invalid request: the body must be a JSON object nested at most 127 levels deep.")
+                .into_response(),
+        )
     }
 
     async fn exists(&self, _endpoint: Endpoint, _request: &Request) -> Result<bool, Error> {
@@ -184,6 +196,10 @@ impl LogicalBackend for RatlsBackend {
         if !may_write || !self.rollback_tidy_due() {
             return Ok(());
         }
+        // A tidy already running does this rollback's work.
+        let Ok(_tidying) = self.tidying.try_lock() else {
+            return Ok(());
+        };
         match self.store.tidy(self.clock.now()).await {
             Ok(report) => tracing::debug!(
                 entries_removed = report.entries_removed,

@@ -30,6 +30,7 @@ Answers what it removed.
 
 /// `update tidy`.
 pub(super) async fn tidy(backend: &RatlsBackend, _request: &Request) -> Result<Response, ApiError> {
+    let _tidying = backend.tidying.lock().await;
     let report = backend
         .store
         .tidy(backend.clock.now())

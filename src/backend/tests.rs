@@ -872,3 +872,24 @@ async fn standby_refusals_go_back_to_the_host_for_forwarding() {
         forwarded
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_tidies_count_each_removal_once() {
+    let h = Arc::new(Harness::new());
+    for _ in 0..30 {
+        h.new_entry("p", NOW + 5).await;
+    }
+    h.clock.set(NOW + 5);
+    let tasks: Vec<_> = (0..3)
+        .map(|_| {
+            let h = h.clone();
+            tokio::spawn(async move { h.data(Operation::Update, "tidy", Value::Null).await })
+        })
+        .collect();
+    let mut removed = 0;
+    for task in tasks {
+        removed += task.await.unwrap()["entries_removed"].as_u64().unwrap();
+    }
+    assert_eq!(removed, 30);
+    assert!(h.storage.keys().is_empty());
+}

@@ -139,7 +139,8 @@ impl<E> Router<E> {
     pub fn new(paths: &'static [PathSpec<E>]) -> Result<Self, regex::Error> {
         let routes = paths
             .iter()
-            .map(|spec| Ok((Regex::new(&format!("^(?:{})$", spec.pattern))?, spec)))
+            // `s`: `.` also matches a newline, so no character escapes a capture.
+            .map(|spec| Ok((Regex::new(&format!("^(?s:{})$", spec.pattern))?, spec)))
             .collect::<Result<_, regex::Error>>()?;
         Ok(Self { routes })
     }

@@ -62,6 +62,16 @@ pub trait LogicalBackend: Send + Sync + 'static {
         request: Request,
     ) -> Result<Option<Response>, Error>;
 
+    /// The answer to a request whose body the host accepted but the plugin
+    /// cannot decode (nested deeper than the decoder allows). `None` leaves
+    /// the host's generic "invalid request".
+    fn undecodable_body() -> Option<Response>
+    where
+        Self: Sized,
+    {
+        None
+    }
+
     /// Vault's periodic `rollback` call (every minute), for housekeeping.
     async fn rollback(&self) -> Result<(), Error> {
         Ok(())
@@ -176,7 +186,7 @@ impl<B: LogicalBackend> backend_server::Backend for BackendServer<B> {
             .ok_or_else(|| Status::invalid_argument("no request"))?;
         let result = match Request::from_proto(request) {
             Ok(request) => dispatch(backend.as_ref(), &self.router, request).await,
-            Err(error) => Err(error),
+            Err(error) => B::undecodable_body().map(Some).ok_or(error),
         };
         Ok(GrpcResponse::new(reply(result)))
     }
@@ -206,15 +216,12 @@ impl<B: LogicalBackend> backend_server::Backend for BackendServer<B> {
             .into_inner()
             .request
             .ok_or_else(|| Status::invalid_argument("no request"))?;
-        let mut request = match Request::from_proto(request) {
-            Ok(request) => request,
-            Err(error) => {
-                return Ok(GrpcResponse::new(pb::HandleExistenceCheckReply {
-                    err: Some(error.to_proto()),
-                    ..Default::default()
-                }));
-            }
-        };
+        // The check depends on the path, never on the body: a body the plugin
+        // cannot decode is answered by HandleRequest, not failed here (the
+        // host would turn that into a 500).
+        let (operation, path) = (Operation::parse(&request.operation), request.path.clone());
+        let mut request =
+            Request::from_proto(request).unwrap_or_else(|_| Request::new(operation, path));
         let Some((spec, captures)) = self
             .router
             .route(&request.path)

@@ -26,12 +26,22 @@ const TIMESTAMP: &[FormatItem<'static>] =
 /// `off`); the host still drops lines below its own level.
 pub const LEVEL_VAR: &str = "RATLS_LOG_LEVEL";
 
-/// Installs the global subscriber: JSON lines on stderr at `level`.
+/// Installs the global subscriber: JSON lines on stderr, this crate's events
+/// at `level`, its dependencies' (h2, tonic, rustls…) at `warn` at most, so
+/// that `trace` shows the plugin's own work, not every HTTP/2 frame.
 pub fn init(level: LevelFilter) {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+
+    let targets = tracing_subscriber::filter::Targets::new()
+        .with_target(env!("CARGO_CRATE_NAME"), level)
+        .with_default(level.min(LevelFilter::WARN));
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_max_level(level)
         .event_format(GoPluginJson)
+        .finish()
+        .with(targets)
         .try_init();
 }
 

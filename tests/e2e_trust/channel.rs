@@ -1,0 +1,390 @@
+//! The plugin process as a real OpenBao launches it: its listening socket
+//! (found through /proc, not guessed) sits in a fresh `0700` directory as a
+//! `0600` socket owned by the server's user, which another user can neither
+//! enter nor connect to; and when the server is SIGKILLed, the plugin exits
+//! within seconds and removes its socket directory.
+
+use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::harness::{Bao, now};
+
+const PROBE_VAR: &str = "RATLS_OTHER_USER_PROBE";
+const OTHER_UID: u32 = 65534;
+
+/// Unix socket paths the process `pid` listens on: its socket fds' inodes
+/// looked up in /proc/net/unix (listening sockets have flag 0x10000).
+fn listening_sockets(pid: u32) -> Vec<PathBuf> {
+    let mut inodes = Vec::new();
+    for fd in std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("fds")
+        .flatten()
+    {
+        if let Ok(target) = std::fs::read_link(fd.path()) {
+            let target = target.to_string_lossy().into_owned();
+            if let Some(inode) = target
+                .strip_prefix("socket:[")
+                .and_then(|t| t.strip_suffix(']'))
+            {
+                inodes.push(inode.to_owned());
+            }
+        }
+    }
+    let table = std::fs::read_to_string("/proc/net/unix").expect("/proc/net/unix");
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            // Num RefCount Protocol Flags Type St Inode Path
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let flags = u32::from_str_radix(fields.get(3)?, 16).ok()?;
+            let (inode, path) = (fields.get(6)?, fields.get(7)?);
+            (flags & 0x10000 != 0 && inodes.iter().any(|i| i == inode)).then(|| PathBuf::from(path))
+        })
+        .collect()
+}
+
+/// A TLS client over the plugin's unix socket that accepts any server
+/// certificate (keeping the last one seen) and presents `client`, if any.
+mod tls_probe {
+    use std::io::{Read as _, Write as _};
+    use std::path::Path;
+    use std::sync::{Arc, Mutex};
+
+    use rustls::client::ResolvesClientCert;
+    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+    use rustls::sign::CertifiedKey;
+    use rustls::{DigitallySignedStruct, SignatureScheme};
+    use rustls_pki_types::{
+        CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime,
+    };
+
+    #[derive(Debug, Default)]
+    pub struct AnyServer(pub Mutex<Option<CertificateDer<'static>>>);
+
+    impl ServerCertVerifier for AnyServer {
+        fn verify_server_cert(
+            &self,
+            end_entity: &CertificateDer<'_>,
+            _: &[CertificateDer<'_>],
+            _: &ServerName<'_>,
+            _: &[u8],
+            _: UnixTime,
+        ) -> Result<ServerCertVerified, rustls::Error> {
+            *self.0.lock().expect("lock") = Some(end_entity.clone().into_owned());
+            Ok(ServerCertVerified::assertion())
+        }
+        fn verify_tls12_signature(
+            &self,
+            _: &[u8],
+            _: &CertificateDer<'_>,
+            _: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            Ok(HandshakeSignatureValid::assertion())
+        }
+        fn verify_tls13_signature(
+            &self,
+            _: &[u8],
+            _: &CertificateDer<'_>,
+            _: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            Ok(HandshakeSignatureValid::assertion())
+        }
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            rustls::crypto::aws_lc_rs::default_provider()
+                .signature_verification_algorithms
+                .supported_schemes()
+        }
+    }
+
+    /// Presents a fixed certificate with a key that need not match it.
+    #[derive(Debug)]
+    struct Fixed(Arc<CertifiedKey>);
+
+    impl ResolvesClientCert for Fixed {
+        fn resolve(&self, _: &[&[u8]], _: &[SignatureScheme]) -> Option<Arc<CertifiedKey>> {
+            Some(self.0.clone())
+        }
+        fn has_certs(&self) -> bool {
+            true
+        }
+    }
+
+    /// A fresh self-signed certificate and its PKCS#8 key.
+    pub fn self_signed() -> (CertificateDer<'static>, Vec<u8>) {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
+        let params = rcgen::CertificateParams::new(vec!["localhost".into()]).expect("params");
+        let cert = params.self_signed(&key).expect("cert");
+        (cert.der().clone(), key.serialize_der())
+    }
+
+    /// Connects, handshakes and sends the HTTP/2 preface; `Ok(bytes)` when
+    /// the plugin answered with application data (served), `Err` with the
+    /// reason when the connection was refused.
+    pub fn attempt(
+        socket: &Path,
+        verifier: &Arc<AnyServer>,
+        client: Option<(CertificateDer<'static>, Vec<u8>)>,
+    ) -> Result<usize, String> {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .dangerous()
+            .with_custom_certificate_verifier(verifier.clone());
+        let mut config = match client {
+            None => builder.with_no_client_auth(),
+            Some((cert, key)) => {
+                let signer = provider
+                    .key_provider
+                    .load_private_key(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key)))
+                    .expect("key");
+                builder.with_client_cert_resolver(Arc::new(Fixed(Arc::new(CertifiedKey::new(
+                    vec![cert],
+                    signer,
+                )))))
+            }
+        };
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        let mut sock =
+            std::os::unix::net::UnixStream::connect(socket).map_err(|e| e.to_string())?;
+        sock.set_read_timeout(Some(std::time::Duration::from_secs(15)))
+            .expect("timeout");
+        let name = ServerName::try_from("localhost").expect("name");
+        let mut conn = rustls::ClientConnection::new(Arc::new(config), name).expect("client");
+        let mut tls = rustls::Stream::new(&mut conn, &mut sock);
+        tls.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+            .map_err(|e| e.to_string())?;
+        let mut buf = [0u8; 64];
+        match tls.read(&mut buf) {
+            Ok(0) => Err("closed".into()),
+            Ok(n) => Ok(n),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+fn gone(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+    }
+}
+
+fn running_as_root() -> bool {
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+/// Runs [`other_user_probe`] of this binary as uid/gid 65534 against `socket`.
+fn probe_as_other_user(socket: &Path) -> String {
+    let output = Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "--exact",
+            "channel::other_user_probe",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(PROBE_VAR, socket)
+        .uid(OTHER_UID)
+        .gid(OTHER_UID)
+        .current_dir("/")
+        .output()
+        .expect("running the probe");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "probe as uid {OTHER_UID}: {text}");
+    assert!(text.contains("PROBE: refused"), "{text}");
+    text
+}
+
+/// Not a test of its own: run as another user with [`PROBE_VAR`] set, checks
+/// that the socket's directory and the socket refuse that user.
+#[test]
+fn other_user_probe() {
+    let Some(socket) = std::env::var_os(PROBE_VAR) else {
+        return;
+    };
+    let socket = PathBuf::from(socket);
+    let dir = socket.parent().expect("parent");
+    let listing = std::fs::read_dir(dir).map(|_| ());
+    let connect = std::os::unix::net::UnixStream::connect(&socket).map(|_| ());
+    for (what, result) in [("list", listing), ("connect", connect)] {
+        let error = result.err().unwrap_or_else(|| panic!("{what} succeeded"));
+        assert_eq!(
+            error.kind(),
+            std::io::ErrorKind::PermissionDenied,
+            "{what}: {error}"
+        );
+    }
+    eprintln!("PROBE: refused list and connect of {}", socket.display());
+}
+
+#[test]
+fn plugin_socket_is_private_and_the_plugin_dies_with_the_server() {
+    let bao = Bao::with_plugin(&["ratls"]);
+    let resp = bao.put(
+        "auth/ratls/totp",
+        &json!({"policy": "p", "expiration": now() + 600}),
+    );
+    assert_eq!(resp.status, 200, "{resp:?}");
+    let pids = bao.plugin_pids();
+    assert_eq!(pids.len(), 1, "{pids:?}");
+    let pid = pids[0];
+
+    let sockets = listening_sockets(pid);
+    assert_eq!(
+        sockets.len(),
+        1,
+        "the plugin listens on one socket: {sockets:?}"
+    );
+    let socket = &sockets[0];
+    let dir = socket.parent().expect("socket dir");
+    assert_eq!(
+        socket.file_name().and_then(|n| n.to_str()),
+        Some("plugin.sock")
+    );
+    let name = dir
+        .file_name()
+        .expect("dir name")
+        .to_string_lossy()
+        .into_owned();
+    assert!(
+        name.strip_prefix("vault-plugin-auth-ratls-")
+            .is_some_and(|r| r.len() == 32 && r.bytes().all(|b| b.is_ascii_hexdigit())),
+        "{}",
+        dir.display()
+    );
+    let server_uid = std::fs::metadata(format!("/proc/{}", bao.pid()))
+        .expect("server")
+        .uid();
+    for (path, mode) in [(dir, 0o700), (socket.as_path(), 0o600)] {
+        let meta = std::fs::metadata(path).expect("stat");
+        assert_eq!(
+            meta.permissions().mode() & 0o7777,
+            mode,
+            "{}",
+            path.display()
+        );
+        assert_eq!(meta.uid(), server_uid, "{}", path.display());
+    }
+    if running_as_root() {
+        // Open the directories above (the harness's private temp dir), so
+        // that only the plugin's own modes stand in the other user's way.
+        let mut opened = Vec::new();
+        let mut above = dir.parent();
+        while let Some(parent) = above.filter(|p| p.starts_with(bao.dir())) {
+            let mode = std::fs::metadata(parent).expect("stat").permissions();
+            std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o755))
+                .expect("chmod");
+            opened.push((parent.to_owned(), mode));
+            above = parent.parent();
+        }
+        let text = probe_as_other_user(socket);
+        for (path, mode) in opened {
+            std::fs::set_permissions(path, mode).expect("chmod back");
+        }
+        eprintln!(
+            "{}: {}",
+            socket.display(),
+            text.lines()
+                .find(|l| l.contains("PROBE"))
+                .unwrap_or_default()
+        );
+    } else {
+        eprintln!("not root: modes and owner checked, no other user to try them with");
+    }
+
+    // The plugin serves only this server: a client with no certificate, a
+    // self-signed one, or the plugin's own certificate with another key
+    // (the plugin's certificate is what it presents to us) is refused.
+    let verifier = std::sync::Arc::new(tls_probe::AnyServer::default());
+    let refusals_before = bao.log().matches("refused a connection").count();
+    let no_cert = tls_probe::attempt(socket, &verifier, None);
+    let plugin_cert = verifier
+        .0
+        .lock()
+        .expect("lock")
+        .clone()
+        .expect("the plugin's certificate");
+    let stranger = tls_probe::self_signed();
+    let own = tls_probe::attempt(socket, &verifier, Some(stranger.clone()));
+    let plugin_cert_other_key =
+        tls_probe::attempt(socket, &verifier, Some((plugin_cert, stranger.1)));
+    for (what, result) in [
+        ("no certificate", &no_cert),
+        ("a self-signed certificate", &own),
+        (
+            "the plugin's own certificate with another key",
+            &plugin_cert_other_key,
+        ),
+    ] {
+        assert!(
+            result.is_err(),
+            "the real plugin served a client with {what}: {result:?}"
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while bao.log().matches("refused a connection").count() < refusals_before + 3 {
+        assert!(
+            Instant::now() < deadline,
+            "refusals not logged:\n{}",
+            bao.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let log = bao.log();
+    let reasons: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("refused a connection"))
+        .collect();
+    assert!(reasons.iter().all(|l| l.contains("[WARN]")), "{reasons:#?}");
+    eprintln!(
+        "real plugin refused: no cert ({no_cert:?}), self-signed ({own:?}), own cert + other key ({plugin_cert_other_key:?})"
+    );
+    for line in &reasons {
+        eprintln!("  {}", line.split_once("]  ").map_or(*line, |(_, l)| l));
+    }
+    // And still serves the server.
+    let resp = bao.get("auth/ratls/totp/?list=true");
+    assert_eq!(resp.status, 200, "{resp:?}");
+
+    // SIGKILL the server: the plugin notices it was orphaned and exits.
+    assert!(Bao::signal(bao.pid(), "KILL"), "kill -KILL the server");
+    let killed = Instant::now();
+    while !gone(pid) && killed.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let exited_after = killed.elapsed();
+    assert!(
+        gone(pid),
+        "plugin {pid} outlived its SIGKILLed server by {exited_after:?}"
+    );
+    assert!(
+        exited_after < Duration::from_secs(5),
+        "plugin took {exited_after:?} to exit"
+    );
+    // It removed its socket directory on the way out.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while dir.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        !dir.exists(),
+        "socket directory left behind: {}",
+        dir.display()
+    );
+    eprintln!(
+        "server SIGKILLed: plugin {pid} exited after {exited_after:.2?} and removed {}",
+        dir.display()
+    );
+}
