@@ -102,21 +102,23 @@ pub(super) async fn verify(
     let (policy, code) = input::both(policy, code)?;
     let storage = |e| ApiError::storage(&e);
 
-    // One verification or redemption per policy at a time: the replay
-    // check and its record must not interleave with another's.
-    let _guard = backend.locks.lock(policy.as_str()).await;
+    // Codes are matched without the lock (pure computation over the index);
+    // only a match takes the policy's lock, shared with redeem, for the
+    // read-check-write of the replay record. Wrong codes never wait.
     let now = backend.clock.now();
-    let mut accepted = false;
-    for id in backend
+    let ids = backend
         .store
         .ids_for_policy(&policy)
         .await
-        .map_err(storage)?
-    {
+        .map_err(storage)?;
+    let mut accepted = false;
+    for id in ids {
         let Some(step) = matching_step(&id, &code, now) else {
             continue;
         };
-        // The index may be stale; the entry decides.
+        let _guard = backend.locks.lock(policy.as_str()).await;
+        // The index may be stale, and a redeem may have won the lock: the
+        // entry, read under the lock, decides.
         let entry = backend.store.get_live(&id, now).await.map_err(storage)?;
         if entry.is_none_or(|e| e.policy != policy) {
             continue;
