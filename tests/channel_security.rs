@@ -19,12 +19,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hyper_util::rt::TokioIo;
-use rustls::client::ResolvesClientCert;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::sign::CertifiedKey;
-use rustls::{DigitallySignedStruct, SignatureScheme};
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use support::{Handshake, HostCert, channel, host_channel, plugin_env};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use support::{
+    AcceptAnyServer, FixedClientCert, Handshake, HostCert, channel, host_channel, plugin_env,
+};
 use tonic::transport::{Endpoint, Uri};
 use vault_plugin_auth_ratls::transport::Identity;
 
@@ -98,57 +97,6 @@ async fn health(channel: tonic::transport::Channel) -> Result<i32, tonic::Status
 
 const SERVING: i32 = tonic_health::pb::health_check_response::ServingStatus::Serving as i32;
 
-/// Presents a fixed chain and key, whether or not they belong together
-/// (rustls's own builder refuses a mismatched pair, a hostile client need not).
-#[derive(Debug)]
-struct Fixed(Arc<CertifiedKey>);
-
-impl ResolvesClientCert for Fixed {
-    fn resolve(&self, _: &[&[u8]], _: &[SignatureScheme]) -> Option<Arc<CertifiedKey>> {
-        Some(self.0.clone())
-    }
-    fn has_certs(&self) -> bool {
-        true
-    }
-}
-
-#[derive(Debug)]
-struct AcceptAnyServer;
-
-impl ServerCertVerifier for AcceptAnyServer {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        _: &[u8],
-        _: &CertificateDer<'_>,
-        _: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Ok(HandshakeSignatureValid::assertion())
-    }
-    fn verify_tls13_signature(
-        &self,
-        _: &[u8],
-        _: &CertificateDer<'_>,
-        _: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Ok(HandshakeSignatureValid::assertion())
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        rustls::crypto::aws_lc_rs::default_provider()
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
 /// A client presenting `chain` signed with `key`, over `version` only.
 fn client(
     chain: Vec<CertificateDer<'static>>,
@@ -164,8 +112,10 @@ fn client(
         .with_protocol_versions(&[version])
         .unwrap()
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AcceptAnyServer))
-        .with_client_cert_resolver(Arc::new(Fixed(Arc::new(CertifiedKey::new(chain, signer)))));
+        .with_custom_certificate_verifier(Arc::new(AcceptAnyServer::default()))
+        .with_client_cert_resolver(Arc::new(FixedClientCert(Arc::new(CertifiedKey::new(
+            chain, signer,
+        )))));
     config.alpn_protocols = vec![b"h2".to_vec()];
     Arc::new(config)
 }

@@ -54,66 +54,13 @@ fn listening_sockets(pid: u32) -> Vec<PathBuf> {
 mod tls_probe {
     use std::io::{Read as _, Write as _};
     use std::path::Path;
-    use std::sync::{Arc, Mutex};
+    use std::sync::Arc;
 
-    use rustls::client::ResolvesClientCert;
-    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
     use rustls::sign::CertifiedKey;
-    use rustls::{DigitallySignedStruct, SignatureScheme};
-    use rustls_pki_types::{
-        CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime,
-    };
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 
-    #[derive(Debug, Default)]
-    pub struct AnyServer(pub Mutex<Option<CertificateDer<'static>>>);
-
-    impl ServerCertVerifier for AnyServer {
-        fn verify_server_cert(
-            &self,
-            end_entity: &CertificateDer<'_>,
-            _: &[CertificateDer<'_>],
-            _: &ServerName<'_>,
-            _: &[u8],
-            _: UnixTime,
-        ) -> Result<ServerCertVerified, rustls::Error> {
-            *self.0.lock().expect("lock") = Some(end_entity.clone().into_owned());
-            Ok(ServerCertVerified::assertion())
-        }
-        fn verify_tls12_signature(
-            &self,
-            _: &[u8],
-            _: &CertificateDer<'_>,
-            _: &DigitallySignedStruct,
-        ) -> Result<HandshakeSignatureValid, rustls::Error> {
-            Ok(HandshakeSignatureValid::assertion())
-        }
-        fn verify_tls13_signature(
-            &self,
-            _: &[u8],
-            _: &CertificateDer<'_>,
-            _: &DigitallySignedStruct,
-        ) -> Result<HandshakeSignatureValid, rustls::Error> {
-            Ok(HandshakeSignatureValid::assertion())
-        }
-        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-            rustls::crypto::aws_lc_rs::default_provider()
-                .signature_verification_algorithms
-                .supported_schemes()
-        }
-    }
-
-    /// Presents a fixed certificate with a key that need not match it.
-    #[derive(Debug)]
-    struct Fixed(Arc<CertifiedKey>);
-
-    impl ResolvesClientCert for Fixed {
-        fn resolve(&self, _: &[&[u8]], _: &[SignatureScheme]) -> Option<Arc<CertifiedKey>> {
-            Some(self.0.clone())
-        }
-        fn has_certs(&self) -> bool {
-            true
-        }
-    }
+    pub use crate::support::AcceptAnyServer as AnyServer;
+    use crate::support::FixedClientCert as Fixed;
 
     /// A fresh self-signed certificate and its PKCS#8 key.
     pub fn self_signed() -> (CertificateDer<'static>, Vec<u8>) {

@@ -18,6 +18,9 @@ mod harness;
 
 mod raw;
 
+#[path = "../support/mod.rs"]
+mod support;
+
 mod channel;
 mod hostile;
 mod resources;

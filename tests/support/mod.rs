@@ -129,7 +129,7 @@ pub fn stranger_config(identity: Option<&Identity>) -> Arc<rustls::ClientConfig>
         .with_safe_default_protocol_versions()
         .unwrap()
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AcceptAnyServer));
+        .with_custom_certificate_verifier(Arc::new(AcceptAnyServer::default()));
     let mut config = match identity {
         None => builder.with_no_client_auth(),
         Some(identity) => {
@@ -147,18 +147,21 @@ fn identity_key(identity: &Identity) -> rustls_pki_types::PrivatePkcs8KeyDer<'st
     identity.key_der().clone_key()
 }
 
-#[derive(Debug)]
-struct AcceptAnyServer;
+/// Accepts any server certificate, keeping the last one seen: the client
+/// side of a stranger, who does not know whom it talks to.
+#[derive(Debug, Default)]
+pub struct AcceptAnyServer(pub Mutex<Option<CertificateDer<'static>>>);
 
 impl ServerCertVerifier for AcceptAnyServer {
     fn verify_server_cert(
         &self,
-        _: &CertificateDer<'_>,
+        end_entity: &CertificateDer<'_>,
         _: &[CertificateDer<'_>],
         _: &ServerName<'_>,
         _: &[u8],
         _: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        *self.0.lock().unwrap() = Some(end_entity.clone().into_owned());
         Ok(ServerCertVerified::assertion())
     }
     fn verify_tls12_signature(
@@ -181,6 +184,24 @@ impl ServerCertVerifier for AcceptAnyServer {
         rustls::crypto::aws_lc_rs::default_provider()
             .signature_verification_algorithms
             .supported_schemes()
+    }
+}
+
+/// Presents a fixed chain and key, whether or not they belong together
+/// (rustls's own builder refuses a mismatched pair; a hostile client need not).
+#[derive(Debug)]
+pub struct FixedClientCert(pub Arc<rustls::sign::CertifiedKey>);
+
+impl rustls::client::ResolvesClientCert for FixedClientCert {
+    fn resolve(
+        &self,
+        _: &[&[u8]],
+        _: &[SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(self.0.clone())
+    }
+    fn has_certs(&self) -> bool {
+        true
     }
 }
 
