@@ -18,7 +18,8 @@ use ureq::Agent;
 
 /// The plugin's name in the catalog and its file name in the plugin directory.
 pub const PLUGIN: &str = "vault-plugin-auth-ratls";
-const PLUGIN_BIN: &str = env!("CARGO_BIN_EXE_vault-plugin-auth-ratls");
+/// The plugin binary cargo built for these tests.
+pub const PLUGIN_BIN: &str = env!("CARGO_BIN_EXE_vault-plugin-auth-ratls");
 
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -29,7 +30,7 @@ const LOG_TAIL_LINES: usize = 80;
 static USED_PORTS: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
 
 /// Environment variables of the caller that must not reach the children.
-const SCRUBBED_ENV: &[&str] = &[
+pub const SCRUBBED_ENV: &[&str] = &[
     "BAO_ADDR",
     "BAO_TOKEN",
     "BAO_NAMESPACE",
@@ -87,29 +88,44 @@ pub fn now() -> i64 {
 /// A port `p` such that `p` and `p + 1` are free on 127.0.0.1 and not yet
 /// handed to another test of this process.
 fn free_port_pair() -> u16 {
+    free_ports(2)
+}
+
+/// A port free on 127.0.0.1 right now and not handed out before.
+#[allow(dead_code)] // used by the cluster tests, which include this file
+pub fn free_port() -> u16 {
+    free_ports(1)
+}
+
+/// The first of `count` adjacent ports, all free on 127.0.0.1 right now and
+/// never handed out before in this process.
+fn free_ports(count: u16) -> u16 {
     for _ in 0..200 {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("binding 127.0.0.1:0")
             .port();
-        let Some(cluster) = port.checked_add(1) else {
+        let Some(ports) = (0..count)
+            .map(|i| port.checked_add(i))
+            .collect::<Option<Vec<u16>>>()
+        else {
             continue;
         };
         let mut used = USED_PORTS.lock().unwrap_or_else(|e| e.into_inner());
-        if used.contains(&port) || used.contains(&cluster) {
+        if ports.iter().any(|p| used.contains(p)) {
             continue;
         }
-        // Both must be bindable right now (the first was just released).
-        let both_free = TcpListener::bind(("127.0.0.1", port))
-            .and_then(|a| TcpListener::bind(("127.0.0.1", cluster)).map(|b| (a, b)))
-            .is_ok();
-        if both_free {
-            used.insert(port);
-            used.insert(cluster);
+        // All must be bindable right now (the first was just released).
+        let listeners: Result<Vec<TcpListener>, _> = ports
+            .iter()
+            .map(|p| TcpListener::bind(("127.0.0.1", *p)))
+            .collect();
+        if listeners.is_ok() {
+            used.extend(ports);
             return port;
         }
     }
-    panic!("no free pair of adjacent ports on 127.0.0.1 after 200 tries");
+    panic!("no {count} free adjacent port(s) on 127.0.0.1 after 200 tries");
 }
 
 /// An HTTP client as the tests use it: statuses are answers, not errors; no

@@ -105,7 +105,7 @@ fn redeem_answer(resp: &Resp) -> Option<bool> {
 
 #[test]
 fn plugin_sigkill_under_concurrent_creates_loses_no_acknowledged_entry() {
-    crate::server::bao_bin();
+    crate::harness::bao_bin();
     let _turn = crate::exclusive();
     let bao = Bao::with_plugin(&["ratls"]);
     let client = Client::new(&bao.addr, &bao.root_token);

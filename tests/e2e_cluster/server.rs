@@ -7,81 +7,23 @@
 //! the same data dir and ports; it is stopped by PID when dropped (also on
 //! panic, after printing its log tail).
 
-use std::collections::BTreeSet;
 use std::fs::{File, OpenOptions};
-use std::net::TcpListener;
 use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tempfile::TempDir;
 
 use crate::client::{Client, wait_for};
-use crate::harness::{Bao, Cli, PLUGIN};
-
-const PLUGIN_BIN: &str = env!("CARGO_BIN_EXE_vault-plugin-auth-ratls");
+pub use crate::harness::free_port;
+use crate::harness::{Bao, Cli, PLUGIN, PLUGIN_BIN, SCRUBBED_ENV, bao_bin};
 
 /// How long a node may take to open its listener, to stop, to become active.
 pub const START_TIMEOUT: Duration = Duration::from_secs(60);
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 const LOG_TAIL_LINES: usize = 60;
-
-/// Ports handed out in this process (never twice, even after release).
-static USED_PORTS: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
-
-/// Environment of the caller that must not reach the servers or the CLI.
-const SCRUBBED_ENV: &[&str] = &[
-    "BAO_ADDR",
-    "BAO_TOKEN",
-    "BAO_NAMESPACE",
-    "VAULT_ADDR",
-    "VAULT_TOKEN",
-    "VAULT_NAMESPACE",
-    "http_proxy",
-    "https_proxy",
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "all_proxy",
-    "ALL_PROXY",
-];
-
-/// The `bao` binary from `BAO_BIN`; fails (never skips) when it is not set.
-pub fn bao_bin() -> PathBuf {
-    let Some(path) = std::env::var_os("BAO_BIN") else {
-        panic!(
-            "BAO_BIN is not set: these tests run real OpenBao servers. Run `make test-ha` \
-             (or `make test`), or `make bao` once and then \
-             `BAO_BIN=$PWD/.venv/bin/bao cargo test --test e2e_cluster -- --nocapture`"
-        );
-    };
-    let path = PathBuf::from(path);
-    assert!(
-        path.is_file(),
-        "BAO_BIN={} does not exist; run `make bao`",
-        path.display()
-    );
-    path
-}
-
-/// A port free on 127.0.0.1 right now and not handed out before.
-pub fn free_port() -> u16 {
-    for _ in 0..200 {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("binding 127.0.0.1:0")
-            .port();
-        let mut used = USED_PORTS.lock().unwrap_or_else(|e| e.into_inner());
-        if used.contains(&port) || TcpListener::bind(("127.0.0.1", port)).is_err() {
-            continue;
-        }
-        used.insert(port);
-        return port;
-    }
-    panic!("no free port on 127.0.0.1 after 200 tries");
-}
 
 /// What `bao operator init` hands out (one key share).
 #[derive(Debug, Clone)]
