@@ -66,6 +66,10 @@ OpenBao dev server is running (pid $(cat "$PID_FILE"), log: .dev/bao.log).
 Try it:
 
     bao write auth/ratls/totp policy=my-policy expiration=\$(( \$(date +%s) + 3600 ))
+    bao list -detailed auth/ratls/totp
+    bao read auth/ratls/totp/<uuid>/code
+    bao write auth/ratls/totp/verify policy=my-policy code=<code>
+    bao write auth/ratls/totp/redeem uuid=<uuid> policy=my-policy
     bao delete auth/ratls/totp/<uuid>
 
 Stop it with: make dev-stop
