@@ -12,8 +12,7 @@ mod support;
 
 use std::io::{BufRead as _, BufReader, Read as _};
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
-use std::os::unix::process::CommandExt as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,9 +27,6 @@ use tonic::transport::{Endpoint, Uri};
 use vault_plugin_auth_ratls::transport::Identity;
 
 const PLUGIN: &str = env!("CARGO_BIN_EXE_vault-plugin-auth-ratls");
-/// Set in the environment of a copy of this test binary run as another user.
-const PROBE_VAR: &str = "RATLS_OTHER_USER_PROBE";
-const OTHER_UID: u32 = 65534;
 
 /// A plugin launched by a shell with `umask 000` and `TMPDIR` set, stderr
 /// captured in a file; killed on drop.
@@ -307,71 +303,10 @@ async fn stalled_handshakes_neither_block_the_host_nor_linger() {
     );
 }
 
-fn running_as_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(1).map(|e| e == "0"))
-        })
-        .unwrap_or(false)
-}
-
-/// Runs this test binary's [`other_user_probe`] as uid/gid 65534 against
-/// `socket`; returns what it printed (it fails unless both the directory
-/// and the socket refuse it).
-fn probe_as_other_user(socket: &Path) -> String {
-    let output = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "other_user_probe",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(PROBE_VAR, socket)
-        .uid(OTHER_UID)
-        .gid(OTHER_UID)
-        .current_dir("/")
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(output.status.success(), "probe as uid {OTHER_UID}: {text}");
-    assert!(text.contains("PROBE: refused"), "{text}");
-    text
-}
-
-/// Not a test of its own: when run as another user with [`PROBE_VAR`] set,
-/// checks that the plugin's socket directory and socket refuse that user.
+/// Not a test of its own: re-run as another user by the socket test.
 #[test]
 fn other_user_probe() {
-    let Some(socket) = std::env::var_os(PROBE_VAR) else {
-        return;
-    };
-    let socket = PathBuf::from(socket);
-    let dir = socket.parent().unwrap();
-    let listing = std::fs::read_dir(dir).map(|_| ());
-    let connect = std::os::unix::net::UnixStream::connect(&socket).map(|_| ());
-    let stat = std::fs::metadata(&socket).map(|_| ());
-    for (what, result) in [("list", &listing), ("connect", &connect), ("stat", &stat)] {
-        let error = result
-            .as_ref()
-            .err()
-            .unwrap_or_else(|| panic!("{what} succeeded"));
-        assert_eq!(
-            error.kind(),
-            std::io::ErrorKind::PermissionDenied,
-            "{what}: {error}"
-        );
-    }
-    eprintln!(
-        "PROBE: refused list, connect and stat of {}",
-        socket.display()
-    );
+    support::other_user_is_refused();
 }
 
 #[tokio::test]
@@ -399,10 +334,11 @@ async fn socket_is_private_under_a_world_writable_tmpdir_and_zero_umask() {
         );
         assert_eq!(meta.uid(), uid, "owned by this user: {}", path.display());
     }
-    if running_as_root() {
-        let text = probe_as_other_user(socket);
+    if support::running_as_root() {
+        let text = support::probe_as_other_user("other_user_probe", socket);
         eprintln!(
-            "as uid {OTHER_UID}: {}",
+            "as uid {}: {}",
+            support::OTHER_UID,
             text.lines().find(|l| l.contains("PROBE")).unwrap_or("")
         );
     } else {

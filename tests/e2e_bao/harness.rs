@@ -623,23 +623,11 @@ impl Bao {
     /// Every key and value the mount has stored (a recursive walk of
     /// `sys/raw/auth/<mount uuid>/`), keyed by the path below the mount.
     pub fn snapshot(&self, mount: &str) -> BTreeMap<String, String> {
-        let root = format!("auth/{}/", self.mount_uuid(mount));
-        let mut all = BTreeMap::new();
-        let mut pending = vec![String::new()];
-        while let Some(sub) = pending.pop() {
-            for key in self.raw_list(&format!("{root}{sub}")) {
-                let path = format!("{sub}{key}");
-                if path.ends_with('/') {
-                    pending.push(path);
-                } else {
-                    let value = self
-                        .raw_get(&format!("{root}{path}"))
-                        .unwrap_or_else(|| panic!("listed key {path} has no value"));
-                    all.insert(path, value);
-                }
-            }
-        }
-        all
+        raw_snapshot(
+            &format!("auth/{}/", self.mount_uuid(mount)),
+            |prefix| self.raw_list(prefix),
+            |key| self.raw_get(key),
+        )
     }
 
     // ---- processes ----
@@ -647,34 +635,7 @@ impl Bao {
     /// PIDs of live plugin processes: children of the server whose
     /// `/proc/<pid>/exe` is the plugin binary (zombies have no exe).
     pub fn plugin_pids(&self) -> Vec<u32> {
-        let server = self.pid();
-        let mut pids = Vec::new();
-        for entry in std::fs::read_dir("/proc").expect("reading /proc").flatten() {
-            let Some(pid) = entry
-                .file_name()
-                .to_str()
-                .and_then(|n| n.parse::<u32>().ok())
-            else {
-                continue;
-            };
-            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-                continue;
-            };
-            // `pid (comm) state ppid …`; comm may hold spaces and parens.
-            let ppid = stat
-                .rsplit_once(')')
-                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
-                .and_then(|p| p.parse::<u32>().ok());
-            if ppid != Some(server) {
-                continue;
-            }
-            let is_plugin = std::fs::read_link(format!("/proc/{pid}/exe"))
-                .is_ok_and(|exe| exe.file_name().is_some_and(|n| n == PLUGIN));
-            if is_plugin {
-                pids.push(pid);
-            }
-        }
-        pids
+        plugin_children(self.pid())
     }
 
     /// SIGKILLs the plugin process `victim` and waits until the server has
@@ -741,4 +702,61 @@ impl Drop for Bao {
         }
         self.stop();
     }
+}
+
+/// Every key and value below `root`, by the path below it, walked through
+/// `sys/raw`-style `list` (names ending in `/` are folders) and `get`.
+pub fn raw_snapshot(
+    root: &str,
+    list: impl Fn(&str) -> Vec<String>,
+    get: impl Fn(&str) -> Option<String>,
+) -> BTreeMap<String, String> {
+    let mut all = BTreeMap::new();
+    let mut pending = vec![String::new()];
+    while let Some(sub) = pending.pop() {
+        for key in list(&format!("{root}{sub}")) {
+            let path = format!("{sub}{key}");
+            if path.ends_with('/') {
+                pending.push(path);
+            } else {
+                let value = get(&format!("{root}{path}"))
+                    .unwrap_or_else(|| panic!("listed key {path} has no value"));
+                all.insert(path, value);
+            }
+        }
+    }
+    all
+}
+
+/// PIDs of live processes whose parent is `parent` and whose executable is
+/// the plugin (zombies have none), sorted.
+pub fn plugin_children(parent: u32) -> Vec<u32> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("reading /proc").flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid …`; comm may hold spaces and parens.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid != Some(parent) {
+            continue;
+        }
+        let is_plugin = std::fs::read_link(format!("/proc/{pid}/exe"))
+            .is_ok_and(|exe| exe.file_name().is_some_and(|n| n == PLUGIN));
+        if is_plugin {
+            pids.push(pid);
+        }
+    }
+    pids.sort_unstable();
+    pids
 }

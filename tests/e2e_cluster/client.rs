@@ -186,23 +186,11 @@ impl Client {
     /// Every key and value stored under `auth/<mount uuid>/`, by the path
     /// below the mount.
     pub fn snapshot(&self, mount: &str) -> BTreeMap<String, String> {
-        let root = format!("auth/{}/", self.mount_uuid(mount));
-        let mut all = BTreeMap::new();
-        let mut pending = vec![String::new()];
-        while let Some(sub) = pending.pop() {
-            for key in self.raw_list(&format!("{root}{sub}")) {
-                let path = format!("{sub}{key}");
-                if path.ends_with('/') {
-                    pending.push(path);
-                } else {
-                    let value = self
-                        .raw_get(&format!("{root}{path}"))
-                        .unwrap_or_else(|| panic!("listed key {path} has no value"));
-                    all.insert(path, value);
-                }
-            }
-        }
-        all
+        crate::harness::raw_snapshot(
+            &format!("auth/{}/", self.mount_uuid(mount)),
+            |prefix| self.raw_list(prefix),
+            |key| self.raw_get(key),
+        )
     }
 }
 

@@ -17,8 +17,8 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 use crate::client::{Client, wait_for};
-pub use crate::harness::free_port;
 use crate::harness::{Bao, Cli, PLUGIN, PLUGIN_BIN, SCRUBBED_ENV, bao_bin};
+pub use crate::harness::{free_port, plugin_children};
 
 /// How long a node may take to open its listener, to stop, to become active.
 pub const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -445,39 +445,6 @@ pub fn sha256(path: &Path) -> String {
         .to_owned();
     assert_eq!(sha.len(), 64, "{sha}");
     sha
-}
-
-/// PIDs of live processes whose parent is `parent` and whose executable is
-/// the plugin (zombies have none).
-pub fn plugin_children(parent: u32) -> Vec<u32> {
-    let mut pids = Vec::new();
-    for entry in std::fs::read_dir("/proc").expect("reading /proc").flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        // `pid (comm) state ppid …`; comm may hold spaces and parens.
-        let ppid = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
-            .and_then(|p| p.parse::<u32>().ok());
-        if ppid != Some(parent) {
-            continue;
-        }
-        let is_plugin = std::fs::read_link(format!("/proc/{pid}/exe"))
-            .is_ok_and(|exe| exe.file_name().is_some_and(|n| n == PLUGIN));
-        if is_plugin {
-            pids.push(pid);
-        }
-    }
-    pids.sort_unstable();
-    pids
 }
 
 /// PIDs of live processes running the executable at `path`.

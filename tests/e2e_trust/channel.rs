@@ -5,17 +5,12 @@
 //! within seconds and removes its socket directory.
 
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
-use std::os::unix::process::CommandExt as _;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
 use crate::harness::{Bao, now};
-
-const PROBE_VAR: &str = "RATLS_OTHER_USER_PROBE";
-const OTHER_UID: u32 = 65534;
 
 /// Unix socket paths the process `pid` listens on: its socket fds' inodes
 /// looked up in /proc/net/unix (listening sockets have flag 0x10000).
@@ -125,55 +120,10 @@ fn gone(pid: u32) -> bool {
     }
 }
 
-fn running_as_root() -> bool {
-    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
-}
-
-/// Runs [`other_user_probe`] of this binary as uid/gid 65534 against `socket`.
-fn probe_as_other_user(socket: &Path) -> String {
-    let output = Command::new(std::env::current_exe().expect("test binary"))
-        .args([
-            "--exact",
-            "channel::other_user_probe",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(PROBE_VAR, socket)
-        .uid(OTHER_UID)
-        .gid(OTHER_UID)
-        .current_dir("/")
-        .output()
-        .expect("running the probe");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(output.status.success(), "probe as uid {OTHER_UID}: {text}");
-    assert!(text.contains("PROBE: refused"), "{text}");
-    text
-}
-
-/// Not a test of its own: run as another user with [`PROBE_VAR`] set, checks
-/// that the socket's directory and the socket refuse that user.
+/// Not a test of its own: re-run as another user by the socket test.
 #[test]
 fn other_user_probe() {
-    let Some(socket) = std::env::var_os(PROBE_VAR) else {
-        return;
-    };
-    let socket = PathBuf::from(socket);
-    let dir = socket.parent().expect("parent");
-    let listing = std::fs::read_dir(dir).map(|_| ());
-    let connect = std::os::unix::net::UnixStream::connect(&socket).map(|_| ());
-    for (what, result) in [("list", listing), ("connect", connect)] {
-        let error = result.err().unwrap_or_else(|| panic!("{what} succeeded"));
-        assert_eq!(
-            error.kind(),
-            std::io::ErrorKind::PermissionDenied,
-            "{what}: {error}"
-        );
-    }
-    eprintln!("PROBE: refused list and connect of {}", socket.display());
+    crate::support::other_user_is_refused();
 }
 
 #[test]
@@ -224,7 +174,7 @@ fn plugin_socket_is_private_and_the_plugin_dies_with_the_server() {
         );
         assert_eq!(meta.uid(), server_uid, "{}", path.display());
     }
-    if running_as_root() {
+    if crate::support::running_as_root() {
         // Open the directories above (the harness's private temp dir), so
         // that only the plugin's own modes stand in the other user's way.
         let mut opened = Vec::new();
@@ -236,7 +186,7 @@ fn plugin_socket_is_private_and_the_plugin_dies_with_the_server() {
             opened.push((parent.to_owned(), mode));
             above = parent.parent();
         }
-        let text = probe_as_other_user(socket);
+        let text = crate::support::probe_as_other_user("channel::other_user_probe", socket);
         for (path, mode) in opened {
             std::fs::set_permissions(path, mode).expect("chmod back");
         }

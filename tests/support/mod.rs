@@ -383,3 +383,66 @@ impl Drop for HostBroker {
         self.stop.cancel();
     }
 }
+
+/// Set, in a re-run of a test binary, to the socket a probe must be refused.
+pub const PROBE_VAR: &str = "RATLS_OTHER_USER_PROBE";
+/// The unprivileged user the probe runs as (`nobody`).
+pub const OTHER_UID: u32 = 65534;
+
+/// Whether this process runs as root (and so may start the probe as another user).
+pub fn running_as_root() -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+/// Re-runs this test binary's probe test `test` (its full name, e.g.
+/// `channel::other_user_probe`) as uid/gid [`OTHER_UID`] against `socket`,
+/// and returns what it printed; fails unless the probe was refused.
+pub fn probe_as_other_user(test: &str, socket: &std::path::Path) -> String {
+    use std::os::unix::process::CommandExt as _;
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(PROBE_VAR, socket)
+        .uid(OTHER_UID)
+        .gid(OTHER_UID)
+        .current_dir("/")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "probe as uid {OTHER_UID}: {text}");
+    assert!(text.contains("PROBE: refused"), "{text}");
+    text
+}
+
+/// The body of a probe test: when [`PROBE_VAR`] is set (we are the re-run as
+/// another user), listing the socket's directory, connecting to the socket
+/// and stat-ing it must all be refused. Without the variable it does nothing.
+pub fn other_user_is_refused() {
+    let Some(socket) = std::env::var_os(PROBE_VAR) else {
+        return;
+    };
+    let socket = PathBuf::from(socket);
+    let dir = socket.parent().unwrap();
+    let listing = std::fs::read_dir(dir).map(|_| ());
+    let connect = std::os::unix::net::UnixStream::connect(&socket).map(|_| ());
+    let stat = std::fs::metadata(&socket).map(|_| ());
+    for (what, result) in [("list", &listing), ("connect", &connect), ("stat", &stat)] {
+        let error = result
+            .as_ref()
+            .err()
+            .unwrap_or_else(|| panic!("{what} succeeded"));
+        assert_eq!(
+            error.kind(),
+            std::io::ErrorKind::PermissionDenied,
+            "{what}: {error}"
+        );
+    }
+    eprintln!(
+        "PROBE: refused list, connect and stat of {}",
+        socket.display()
+    );
+}
