@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Turns one `scripts/bench.sh` run into bench/results.md (and prints it).
+"""Turns one `bench/run.sh` run into bench/results.md (and prints it).
 
 Inputs, all in the run's work directory: runs.jsonl (one loadgen result per
 measured run), meta.tsv (facts: versions, sizes, handshake, RSS…),
@@ -195,7 +195,7 @@ def main():
     w = L.append
     w("# Benchmark results")
     w("")
-    w("Written by `make bench` (`scripts/bench.sh`, `bench/report.py`); the numbers below are")
+    w("Written by `make bench` (`bench/run.sh`, `bench/report.py`); the numbers below are")
     w("from the run stated here, on a shared machine: treat differences under ~10% as noise.")
     w("")
     w(f"- date: {meta.get('date', '?')}")
@@ -378,7 +378,7 @@ def main():
     # ---- criterion
     est = criterion_estimates(args.criterion)
     if est:
-        w("## In-process micro-benchmarks (criterion, `benches/dispatch.rs`)")
+        w("## In-process micro-benchmarks (criterion, `bench/dispatch.rs`)")
         w("")
         w("pb.Request → Request::from_proto → route → validate → handle on MemStorage → Response::into_proto")
         w("(prost encode of the reply included), one tokio current-thread runtime; no gRPC, no TLS.")

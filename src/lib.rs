@@ -11,6 +11,8 @@ pub mod backend;
 pub mod domain;
 pub mod pb;
 pub mod protocol;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod transport;
 
 use std::io::Write as _;
@@ -22,8 +24,7 @@ use crate::backend::RatlsBackend;
 use crate::protocol::{BackendServer, LogicalBackend as _, Router};
 use crate::transport::{HandshakeConfig, PluginEnv, PreparedPlugin};
 
-/// The version reported to the host (`logical.PluginVersion`): `v` + crate version.
-pub const PLUGIN_VERSION: &str = concat!("v", env!("CARGO_PKG_VERSION"));
+pub use backend::PLUGIN_VERSION;
 
 /// Vault's handshake for backend plugins: the cookie of `sdk/plugin/serve.go`
 /// and application protocol 5 (gRPC with AutoMTLS).

@@ -19,27 +19,26 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 use serde_json::{Map, Value, json};
-use vault_plugin_auth_ratls::backend::{Endpoint, INFO, RatlsBackend};
+use vault_plugin_auth_ratls::backend::{INFO, RatlsBackend};
 use vault_plugin_auth_ratls::domain::EntryId;
-use vault_plugin_auth_ratls::domain::clock::ManualClock;
 use vault_plugin_auth_ratls::domain::code::{PERIOD, current_code};
 use vault_plugin_auth_ratls::pb::backend as pb;
-use vault_plugin_auth_ratls::protocol::memory::MemStorage;
 use vault_plugin_auth_ratls::protocol::server::dispatch;
-use vault_plugin_auth_ratls::protocol::system_view::StaticSystemView;
 use vault_plugin_auth_ratls::protocol::{
-    Error, Operation, ReplicationState, Request, Response, Router, Storage as _,
+    Error, Operation, Request, Response, Router, Storage as _,
 };
+use vault_plugin_auth_ratls::testing::{self, MAX_LEASE_TTL, MemStorage, NOW, StaticSystemView};
+
+/// The fixture's max lease TTL in seconds.
+const MAX_TTL: i64 = MAX_LEASE_TTL.as_secs() as i64;
 
 /// Cases per property in `make test` (debug build) when `PROPTEST_CASES` is unset.
 const FUZZ_DEFAULT_CASES: u32 = 1_500;
-const NOW: i64 = 1_800_000_000;
-const MAX_TTL: u64 = 3600;
 /// A live entry of policy `fuzz-live`.
 const LIVE: &str = "5c0f9684-9291-40a3-92b9-73456a93357c";
 const LIVE_POLICY: &str = "fuzz-live";
@@ -98,14 +97,7 @@ impl World {
         for (key, value) in seeded() {
             storage.put(&key, value).await.unwrap();
         }
-        let backend = RatlsBackend::new(
-            storage.clone(),
-            Arc::new(StaticSystemView {
-                max_lease_ttl: Duration::from_secs(MAX_TTL),
-                replication_state: ReplicationState(12288),
-            }),
-            Arc::new(ManualClock::new(NOW)),
-        );
+        let (backend, _clock) = testing::backend(storage.clone(), StaticSystemView::writable());
         Self { storage, backend }
     }
 
@@ -200,7 +192,7 @@ fn check_raw(response: &Response, healthy: bool) -> Result<u16, String> {
 /// Runs one wire request through decode and dispatch and checks every
 /// invariant. `fail_with` injects a storage failure.
 async fn check_case(
-    router: &Router<Endpoint>,
+    router: &Router<RatlsBackend>,
     proto: pb::Request,
     fail_with: Option<&str>,
 ) -> Result<Outcome, TestCaseError> {
@@ -222,7 +214,10 @@ async fn check_case(
     let world = World::new().await;
     let before = world.snapshot().await;
     world.storage.fail_with(fail_with);
-    let route = router.route(&request.path).map(|(spec, _)| spec.endpoint);
+    // The operation id of the row and operation that serve the request.
+    let route = router
+        .route(&request.path)
+        .map(|(spec, _)| spec.operation(request.operation).map(|o| o.id));
     let (operation, path, data) = (
         request.operation,
         request.path.clone(),
@@ -301,12 +296,12 @@ async fn check_case(
         unchanged("help")?;
         return Ok(Outcome::Ok("help"));
     }
-    let Some(endpoint) = route else {
+    let Some(operation_id) = route else {
         return fail(format!("an answer for unrouted {path:?}"));
     };
     let answer = Value::Object(response.data.clone());
-    let label = match (endpoint, operation) {
-        (Endpoint::Totp, Operation::Create) => {
+    let label = match operation_id.unwrap_or_default() {
+        "ratls-create-totp" => {
             let id = answer["uuid"]
                 .as_str()
                 .ok_or("no uuid")
@@ -329,7 +324,7 @@ async fn check_case(
             }
             "create"
         }
-        (Endpoint::TotpEntry, Operation::Delete) => {
+        "ratls-delete-totp" => {
             let id = path.strip_prefix("totp/").unwrap_or_default();
             check_transition("delete", &before, &after, &uuid_keys(id, &before))?;
             if !uuid_keys(id, &after).is_empty() {
@@ -337,7 +332,7 @@ async fn check_case(
             }
             "delete"
         }
-        (Endpoint::Redeem, Operation::Update) => {
+        "ratls-redeem-totp" => {
             if answer == json!({"valid": true}) {
                 let id = data.get("uuid").and_then(Value::as_str).unwrap_or_default();
                 let removed = uuid_keys(id, &before);
@@ -353,7 +348,7 @@ async fn check_case(
                 return fail(format!("redeem answered {answer}"));
             }
         }
-        (Endpoint::Verify, Operation::Update) => {
+        "ratls-verify-totp" => {
             if answer == json!({"valid": true}) {
                 let changed: Vec<&String> = after
                     .iter()
@@ -375,24 +370,24 @@ async fn check_case(
                 return fail(format!("verify answered {answer}"));
             }
         }
-        (Endpoint::Tidy, Operation::Update) => {
+        "ratls-tidy" => {
             check_transition("tidy", &before, &after, &[])?;
             "tidy"
         }
-        (Endpoint::TotpList, Operation::List) => {
+        "ratls-list-totp" => {
             unchanged("list")?;
             "list"
         }
-        (Endpoint::TotpEntry, Operation::Read) => {
+        "ratls-read-totp" => {
             unchanged("read")?;
             "read"
         }
-        (Endpoint::Code, Operation::Read) => {
+        "ratls-read-totp-code" => {
             unchanged("code")?;
             "code"
         }
-        (endpoint, operation) => {
-            return fail(format!("an answer for {operation:?} on {endpoint:?}"));
+        other => {
+            return fail(format!("an answer for {operation:?} as {other:?}"));
         }
     };
     Ok(Outcome::Ok(label))
@@ -499,8 +494,8 @@ fn scalar() -> BoxedStrategy<Value> {
     prop_oneof![
         // Values that pass validation, to reach the handlers' success paths.
         3 => prop::sample::select(vec![LIVE_POLICY, USED_POLICY, EXPIRED_POLICY, "app-writer", "p"]).prop_map(Value::from),
-        3 => (1..=MAX_TTL as i64).prop_map(|d| Value::from(NOW + d)),
-        2 => (1..=MAX_TTL as i64).prop_map(|d| Value::from((NOW + d).to_string())),
+        3 => (1..=MAX_TTL).prop_map(|d| Value::from(NOW + d)),
+        2 => (1..=MAX_TTL).prop_map(|d| Value::from((NOW + d).to_string())),
         2 => uuid_like().prop_map(Value::from),
         2 => Just(Value::from(live_code())),
         1 => Just(Value::from(used_code())),
@@ -583,8 +578,8 @@ fn policy_value() -> BoxedStrategy<Value> {
 
 fn expiration_value() -> BoxedStrategy<Value> {
     prop_oneof![
-        4 => (-10..=MAX_TTL as i64 + 10).prop_map(|d| Value::from(NOW + d)),
-        2 => (-10..=MAX_TTL as i64 + 10).prop_map(|d| Value::from((NOW + d).to_string())),
+        4 => (-10..=MAX_TTL + 10).prop_map(|d| Value::from(NOW + d)),
+        2 => (-10..=MAX_TTL + 10).prop_map(|d| Value::from((NOW + d).to_string())),
         1 => any::<i64>().prop_map(Value::from),
         1 => json_value(),
     ]

@@ -4,7 +4,7 @@ use serde_json::{Map, Value};
 
 use super::{ApiError, FieldError};
 use crate::domain::code::is_well_formed;
-use crate::domain::{EntryId, PolicyName, Problem};
+use crate::domain::{EntryId, PolicyName, Refusal};
 use crate::protocol::fields;
 
 /// A required policy name in the body.
@@ -36,7 +36,7 @@ pub(super) fn code(data: &Map<String, Value>) -> Result<String, FieldError> {
     if !is_well_formed(text) {
         return Err(FieldError::invalid(
             "code",
-            Problem {
+            Refusal {
                 short: "must be 6 digits",
                 detail: "must be a string of 6 digits".into(),
             },
@@ -63,11 +63,6 @@ pub(super) fn optional_string<'a>(
     data.get(field)
         .map(|value| fields::string(value).map_err(|p| FieldError::wrong_type(field, p)))
         .transpose()
-}
-
-/// One field's result as the request's result.
-pub(super) fn one<A>(a: Result<A, FieldError>) -> Result<A, ApiError> {
-    a.map_err(|e| ApiError::invalid([e]))
 }
 
 /// Two fields' results: both values, or a 400 naming every field at fault.

@@ -1,49 +1,49 @@
 //! The plugin's paths and handlers: the Nitride TOTP API on Vault's backend
-//! protocol. The path table is data; [`RatlsBackend::handle`] is the one
-//! place that maps a path family and operation to its handler.
+//! protocol. Each `path_*.rs` file holds path table rows (pattern, fields,
+//! help, and each operation bound to its handler) next to the handlers; an
+//! endpoint is one row plus one function. [`INFO`] lists the rows.
 
-mod api_error;
+/// Binds `async fn(&RatlsBackend, &Request) -> Result<Response,
+/// HandlerError>` into a path table row as a [`crate::protocol::Handler`].
+macro_rules! handler {
+    ($handler:path) => {
+        |backend, request| {
+            Box::pin(async move {
+                $handler(backend, request)
+                    .await
+                    .or_else($crate::backend::HandlerError::into_reply)
+            })
+        }
+    };
+}
+
+mod error;
 mod input;
 mod locks;
 mod path_code;
 mod path_redeem;
 mod path_tidy;
 mod path_totp;
+mod path_verify;
 mod store;
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-pub use api_error::{ApiError, FieldError};
+pub use error::{ApiError, FieldError, HandlerError};
 
 use crate::domain::{Clock, SystemClock};
 use crate::protocol::{
-    BackendDeps, BackendInfo, BackendType, Error, LogicalBackend, Operation, Request, Response,
-    SpecialPaths, Storage, SystemView,
+    BackendDeps, BackendInfo, BackendType, Error, License, LogicalBackend, Response, SpecialPaths,
+    Storage, SystemView,
 };
 use locks::KeyedLocks;
 use store::EntryStore;
 
-/// The path families of this backend.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Endpoint {
-    /// `totp`: create.
-    Totp,
-    /// `totp/`: list.
-    TotpList,
-    /// `totp/redeem`.
-    Redeem,
-    /// `totp/verify`.
-    Verify,
-    /// `totp/<uuid>/code`.
-    Code,
-    /// `totp/<uuid>`: one entry.
-    TotpEntry,
-    /// `tidy`.
-    Tidy,
-}
+/// The version reported to the host (`logical.PluginVersion`): `v` + crate version.
+pub const PLUGIN_VERSION: &str = concat!("v", env!("CARGO_PKG_VERSION"));
 
 const BACKEND_HELP: &str = "
 The RA-TLS auth method keeps TOTP entries: time-limited, one-time grants that
@@ -53,17 +53,22 @@ Vault's encrypted storage.
 ";
 
 /// Everything the host can learn about this backend without calling a
-/// handler. The first matching pattern wins, so fixed names come before
-/// `totp/<uuid>`.
-pub static INFO: BackendInfo<Endpoint> = BackendInfo {
+/// handler. Row order is free: the most specific matching row serves a
+/// request; it is the order of help and OpenAPI.
+pub static INFO: BackendInfo<RatlsBackend> = BackendInfo {
     backend_type: BackendType::Credential,
+    version: PLUGIN_VERSION,
     title: "RA-TLS auth method (Nitride TOTP API)",
     help: BACKEND_HELP,
+    license: Some(License {
+        name: "Mozilla Public License 2.0",
+        url: "https://www.mozilla.org/en-US/MPL/2.0",
+    }),
     paths: &[
         path_totp::TOTP,
         path_totp::TOTP_LIST,
         path_redeem::REDEEM,
-        path_code::VERIFY,
+        path_verify::VERIFY,
         path_code::CODE,
         path_totp::TOTP_ENTRY,
         path_tidy::TIDY,
@@ -118,9 +123,12 @@ impl RatlsBackend {
 
     /// Whether a rollback should tidy now, recording that it does.
     fn rollback_tidy_due(&self) -> bool {
-        let Ok(mut last) = self.last_rollback_tidy.lock() else {
-            return false;
-        };
+        // The guarded value is a timestamp that every holder writes whole, so
+        // a panic elsewhere cannot leave it half-written: ignore poisoning.
+        let mut last = self
+            .last_rollback_tidy
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if last.is_some_and(|at| at.elapsed() < ROLLBACK_TIDY_INTERVAL) {
             return false;
         }
@@ -131,9 +139,7 @@ impl RatlsBackend {
 
 #[async_trait]
 impl LogicalBackend for RatlsBackend {
-    type Endpoint = Endpoint;
-
-    fn info() -> &'static BackendInfo<Endpoint> {
+    fn info() -> &'static BackendInfo<Self> {
         &INFO
     }
 
@@ -147,42 +153,6 @@ impl LogicalBackend for RatlsBackend {
                 .with_message("Invalid request: the body must be a JSON object nested at most 127 levels deep.")
                 .into_response(),
         )
-    }
-
-    async fn exists(&self, _endpoint: Endpoint, _request: &Request) -> Result<bool, Error> {
-        // Only `totp` declares a check, and every write there makes a new
-        // entry: nothing "exists", so the host asks for the `create`
-        // capability. No storage read.
-        Ok(false)
-    }
-
-    async fn handle(
-        &self,
-        endpoint: Endpoint,
-        request: Request,
-    ) -> Result<Option<Response>, Error> {
-        let result = match (endpoint, request.operation) {
-            (Endpoint::Totp, Operation::Create) => path_totp::create(self, &request).await,
-            (Endpoint::TotpList, Operation::List) => path_totp::list(self, &request).await,
-            (Endpoint::Totp | Endpoint::TotpList, Operation::Delete) => {
-                path_totp::delete_without_uuid()
-            }
-            (Endpoint::TotpEntry, Operation::Read) => path_totp::read(self, &request).await,
-            (Endpoint::TotpEntry, Operation::Delete) => path_totp::delete(self, &request).await,
-            (Endpoint::Redeem, Operation::Update) => path_redeem::redeem(self, &request).await,
-            (Endpoint::Code, Operation::Read) => path_code::read_code(self, &request).await,
-            (Endpoint::Verify, Operation::Update) => path_code::verify(self, &request).await,
-            (Endpoint::Tidy, Operation::Update) => path_tidy::tidy(self, &request).await,
-            _ => return Err(Error::UnsupportedOperation),
-        };
-        match result {
-            Ok(response) => Ok(Some(response)),
-            Err(ApiError {
-                forward_to_active: Some(message),
-                ..
-            }) => Err(Error::Internal(message)),
-            Err(error) => Ok(Some(error.into_response())),
-        }
     }
 
     async fn rollback(&self) -> Result<(), Error> {

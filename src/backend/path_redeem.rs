@@ -2,19 +2,19 @@
 
 use serde_json::{Map, Value};
 
-use super::{ApiError, Endpoint, RatlsBackend, input};
+use super::{HandlerError, RatlsBackend, input};
 use crate::protocol::{
     FieldSpec, FieldType, Operation, OperationSpec, PathSpec, Request, Response,
 };
 
-pub(super) const REDEEM: PathSpec<Endpoint> = PathSpec {
+pub(super) const REDEEM: PathSpec<RatlsBackend> = PathSpec {
     pattern: "totp/redeem",
     display: "totp/redeem",
-    endpoint: Endpoint::Redeem,
     operations: &[OperationSpec {
         operation: Operation::Update,
         id: "ratls-redeem-totp",
         summary: "Consume a TOTP entry for its policy, exactly once.",
+        handler: handler!(redeem),
     }],
     fields: &[
         FieldSpec {
@@ -32,7 +32,7 @@ pub(super) const REDEEM: PathSpec<Endpoint> = PathSpec {
             in_path: false,
         },
     ],
-    existence_check: false,
+    existence_check: None,
     synopsis: "Redeem TOTP entries.",
     description: "
 Answers `{\"valid\": true}` exactly once for a live entry that grants `policy`,
@@ -51,10 +51,7 @@ fn valid(valid: bool) -> Response {
 }
 
 /// `update totp/redeem`.
-pub(super) async fn redeem(
-    backend: &RatlsBackend,
-    request: &Request,
-) -> Result<Response, ApiError> {
+async fn redeem(backend: &RatlsBackend, request: &Request) -> Result<Response, HandlerError> {
     let id = input::entry_id(request.data.get("uuid"));
     let policy = input::policy(&request.data);
     let (id, policy) = input::both(id, policy)?;
@@ -65,20 +62,12 @@ pub(super) async fn redeem(
     // is never removed here, so the request's policy names the right lock.)
     let _guard = backend.locks.lock(policy.as_str()).await;
     let now = backend.clock.now();
-    let entry = backend
-        .store
-        .get_live(&id, now)
-        .await
-        .map_err(|e| ApiError::storage(&e))?;
+    let entry = backend.store.get_live(&id, now).await?;
     let Some(entry) = entry.filter(|e| e.policy == policy) else {
         tracing::info!(policy = policy.as_str(), "refused a TOTP redemption");
         return Ok(valid(false));
     };
-    backend
-        .store
-        .remove(&entry)
-        .await
-        .map_err(|e| ApiError::storage(&e))?;
+    backend.store.remove(&entry).await?;
     tracing::info!(policy = policy.as_str(), "redeemed a TOTP entry");
     Ok(valid(true))
 }

@@ -2,20 +2,20 @@
 
 use serde_json::{Map, Value};
 
-use super::{ApiError, Endpoint, RatlsBackend};
+use super::{HandlerError, RatlsBackend};
 use crate::protocol::{Operation, OperationSpec, PathSpec, Request, Response};
 
-pub(super) const TIDY: PathSpec<Endpoint> = PathSpec {
+pub(super) const TIDY: PathSpec<RatlsBackend> = PathSpec {
     pattern: "tidy",
     display: "tidy",
-    endpoint: Endpoint::Tidy,
     operations: &[OperationSpec {
         operation: Operation::Update,
         id: "ratls-tidy",
         summary: "Remove expired TOTP entries and stale replay records now.",
+        handler: handler!(tidy),
     }],
     fields: &[],
-    existence_check: false,
+    existence_check: None,
     synopsis: "Remove expired entries now.",
     description: "
 Expired entries are never returned, redeemed or verified, whatever the tidy
@@ -29,13 +29,9 @@ Answers what it removed.
 };
 
 /// `update tidy`.
-pub(super) async fn tidy(backend: &RatlsBackend, _request: &Request) -> Result<Response, ApiError> {
+async fn tidy(backend: &RatlsBackend, _request: &Request) -> Result<Response, HandlerError> {
     let _tidying = backend.tidying.lock().await;
-    let report = backend
-        .store
-        .tidy(backend.clock.now())
-        .await
-        .map_err(|e| ApiError::storage(&e))?;
+    let report = backend.store.tidy(backend.clock.now()).await?;
     tracing::info!(
         entries_removed = report.entries_removed,
         replay_records_removed = report.replay_records_removed,

@@ -2,12 +2,13 @@
 
 use serde_json::{Map, Value};
 
-use super::{ApiError, Endpoint, FieldError, RatlsBackend, input};
+use super::{ApiError, FieldError, HandlerError, RatlsBackend, input};
 use crate::domain::code::otpauth_url;
 use crate::domain::totp::check_expiration;
 use crate::domain::{PolicyName, TotpEntry};
 use crate::protocol::{
-    FieldSpec, FieldType, Operation, OperationSpec, PathSpec, Request, Response, fields,
+    BoxFuture, Error, FieldSpec, FieldType, Operation, OperationSpec, PathSpec, Request, Response,
+    fields,
 };
 
 pub(super) const UUID_IN_PATH: FieldSpec = FieldSpec {
@@ -19,23 +20,30 @@ pub(super) const UUID_IN_PATH: FieldSpec = FieldSpec {
 };
 
 /// A delete that names no entry: answered 400, as the source API documents.
-const fn delete_without_uuid_spec(id: &'static str) -> OperationSpec {
+const fn delete_without_uuid_spec(id: &'static str) -> OperationSpec<RatlsBackend> {
     OperationSpec {
         operation: Operation::Delete,
         id,
         summary: "Answers 400: the uuid of the entry to delete is missing from the path.",
+        handler: handler!(delete_without_uuid),
     }
 }
 
-pub(super) const TOTP: PathSpec<Endpoint> = PathSpec {
+/// Every write to `totp` makes a new entry, so nothing "exists" there and
+/// the host asks for the `create` capability. No storage read.
+fn nothing_exists<'a>(_: &'a RatlsBackend, _: &'a Request) -> BoxFuture<'a, Result<bool, Error>> {
+    Box::pin(async { Ok(false) })
+}
+
+pub(super) const TOTP: PathSpec<RatlsBackend> = PathSpec {
     pattern: "totp",
     display: "totp",
-    endpoint: Endpoint::Totp,
     operations: &[
         OperationSpec {
             operation: Operation::Create,
             id: "ratls-create-totp",
             summary: "Create a TOTP entry granting updates of one policy until it expires.",
+            handler: handler!(create),
         },
         delete_without_uuid_spec("ratls-delete-totp-without-uuid"),
     ],
@@ -69,7 +77,7 @@ pub(super) const TOTP: PathSpec<Endpoint> = PathSpec {
             in_path: false,
         },
     ],
-    existence_check: true,
+    existence_check: Some(nothing_exists),
     synopsis: "Create TOTP entries.",
     description: "
 A write creates an entry and answers with its `uuid`, `created`, `expiration`
@@ -82,15 +90,15 @@ requires the `create` capability on this path.
 ",
 };
 
-pub(super) const TOTP_LIST: PathSpec<Endpoint> = PathSpec {
+pub(super) const TOTP_LIST: PathSpec<RatlsBackend> = PathSpec {
     pattern: "totp/",
     display: "totp/",
-    endpoint: Endpoint::TotpList,
     operations: &[
         OperationSpec {
             operation: Operation::List,
             id: "ratls-list-totp",
             summary: "List the uuids of live TOTP entries.",
+            handler: handler!(list),
         },
         delete_without_uuid_spec("ratls-delete-totp-list-without-uuid"),
     ],
@@ -110,7 +118,7 @@ pub(super) const TOTP_LIST: PathSpec<Endpoint> = PathSpec {
             in_path: false,
         },
     ],
-    existence_check: false,
+    existence_check: None,
     synopsis: "List TOTP entries.",
     description: "
 Lists the uuids of live (unexpired) entries in `keys`, sorted, with each
@@ -122,24 +130,25 @@ entry's `policy`, `created` and `expiration` in `key_info`. `after` and
 ",
 };
 
-pub(super) const TOTP_ENTRY: PathSpec<Endpoint> = PathSpec {
+pub(super) const TOTP_ENTRY: PathSpec<RatlsBackend> = PathSpec {
     pattern: "totp/(?P<uuid>.+)",
     display: "totp/{uuid}",
-    endpoint: Endpoint::TotpEntry,
     operations: &[
         OperationSpec {
             operation: Operation::Read,
             id: "ratls-read-totp",
             summary: "Read a TOTP entry.",
+            handler: handler!(read),
         },
         OperationSpec {
             operation: Operation::Delete,
             id: "ratls-delete-totp",
             summary: "Delete a TOTP entry.",
+            handler: handler!(delete),
         },
     ],
     fields: &[UUID_IN_PATH],
-    existence_check: false,
+    existence_check: None,
     synopsis: "Read and delete TOTP entries.",
     description: "
 A read answers with the entry's fields, or 404 when no live entry has this
@@ -158,38 +167,27 @@ async fn read_expiration(
     backend: &RatlsBackend,
     data: &Map<String, Value>,
     now: i64,
-) -> Result<Result<i64, FieldError>, ApiError> {
+) -> Result<Result<i64, FieldError>, HandlerError> {
     let value = match data.get("expiration") {
         None => return Ok(Err(FieldError::missing("expiration", "an integer"))),
         Some(value) => match fields::int64(value) {
             Ok(value) => value,
-            Err(problem) => return Ok(Err(FieldError::wrong_type("expiration", problem))),
+            Err(mismatch) => return Ok(Err(FieldError::wrong_type("expiration", mismatch))),
         },
     };
-    let max_ttl = backend
-        .system_view
-        .max_lease_ttl()
-        .await
-        .map_err(|e| ApiError::system_view(&e))?;
-    Ok(check_expiration(value, now, max_ttl).map_err(|p| FieldError::invalid("expiration", p)))
+    let max_ttl = backend.system_view.max_lease_ttl().await?;
+    Ok(check_expiration(value, now, max_ttl).map_err(|r| FieldError::invalid("expiration", r)))
 }
 
 /// `create totp`: validates, stores one new entry, answers with it.
-pub(super) async fn create(
-    backend: &RatlsBackend,
-    request: &Request,
-) -> Result<Response, ApiError> {
+async fn create(backend: &RatlsBackend, request: &Request) -> Result<Response, HandlerError> {
     let now = backend.clock.now();
     let policy = input::policy(&request.data);
     let expiration = read_expiration(backend, &request.data, now).await?;
     let (policy, expiration): (PolicyName, i64) = input::both(policy, expiration)?;
 
     let entry = TotpEntry::new(policy, expiration, now);
-    backend
-        .store
-        .insert(&entry)
-        .await
-        .map_err(|e| ApiError::storage(&e))?;
+    backend.store.insert(&entry).await?;
     tracing::info!(policy = entry.policy.as_str(), expiration = %entry.expiration, "created a TOTP entry");
 
     let mut data = entry.to_json();
@@ -206,7 +204,7 @@ pub(super) async fn create(
 }
 
 /// `list totp/`: live entries, sorted by uuid, paged by `after` and `limit`.
-pub(super) async fn list(backend: &RatlsBackend, request: &Request) -> Result<Response, ApiError> {
+async fn list(backend: &RatlsBackend, request: &Request) -> Result<Response, HandlerError> {
     let after = input::optional_string(&request.data, "after");
     let limit = input::optional_int(&request.data, "limit");
     let (after, limit) = input::both(after, limit)?;
@@ -217,25 +215,15 @@ pub(super) async fn list(backend: &RatlsBackend, request: &Request) -> Result<Re
 
     let mut keys = Vec::new();
     let mut key_info = Map::new();
-    let ids = backend
-        .store
-        .ids()
-        .await
-        .map_err(|e| ApiError::storage(&e))?;
-    for id in ids {
+    for id in backend.store.ids().await? {
         if limit.is_some_and(|limit| keys.len() >= limit) {
             break;
         }
-        let text = id.as_text();
+        let text = id.to_canonical();
         if after.is_some_and(|after| text.as_str() <= after) {
             continue;
         }
-        let Some(entry) = backend
-            .store
-            .get_live(&id, now)
-            .await
-            .map_err(|e| ApiError::storage(&e))?
-        else {
+        let Some(entry) = backend.store.get_live(&id, now).await? else {
             continue;
         };
         let mut info = entry.to_json();
@@ -253,33 +241,25 @@ pub(super) async fn list(backend: &RatlsBackend, request: &Request) -> Result<Re
 }
 
 /// `read totp/<uuid>`: the entry, or 404.
-pub(super) async fn read(backend: &RatlsBackend, request: &Request) -> Result<Response, ApiError> {
-    let id = input::one(input::entry_id(request.capture_value("uuid").as_ref()))?;
+async fn read(backend: &RatlsBackend, request: &Request) -> Result<Response, HandlerError> {
+    let id = input::entry_id(request.capture_value("uuid").as_ref())?;
     let entry = backend
         .store
         .get_live(&id, backend.clock.now())
-        .await
-        .map_err(|e| ApiError::storage(&e))?
+        .await?
         .ok_or_else(ApiError::entry_not_found)?;
     Ok(Response::with_data(entry.to_json()))
 }
 
 /// `delete totp` or `delete totp/` with no uuid in the path.
-pub(super) fn delete_without_uuid() -> Result<Response, ApiError> {
-    Err(ApiError::invalid([FieldError::missing("uuid", "a string")]))
+async fn delete_without_uuid(_: &RatlsBackend, _: &Request) -> Result<Response, HandlerError> {
+    Err(FieldError::missing("uuid", "a string").into())
 }
 
 /// `delete totp/<uuid>`: removes the entry if it exists; answers 200 either way.
-pub(super) async fn delete(
-    backend: &RatlsBackend,
-    request: &Request,
-) -> Result<Response, ApiError> {
-    let id = input::one(input::entry_id(request.capture_value("uuid").as_ref()))?;
-    backend
-        .store
-        .remove_id(&id)
-        .await
-        .map_err(|e| ApiError::storage(&e))?;
+async fn delete(backend: &RatlsBackend, request: &Request) -> Result<Response, HandlerError> {
+    let id = input::entry_id(request.capture_value("uuid").as_ref())?;
+    backend.store.remove_id(&id).await?;
     tracing::info!("deleted a TOTP entry if it existed");
     Ok(Response::default())
 }

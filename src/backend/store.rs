@@ -23,7 +23,7 @@ pub(super) const POLICY_INDEX_PREFIX: &str = "policy/";
 pub(super) const REPLAY_PREFIX: &str = "used/";
 
 fn entry_key(id: &EntryId) -> String {
-    format!("{ENTRY_PREFIX}{}", id.as_text())
+    format!("{ENTRY_PREFIX}{}", id.to_canonical())
 }
 
 /// Policy names may contain `/`, so the index names them in hex.
@@ -37,11 +37,11 @@ fn policy_dir(policy: &PolicyName) -> String {
 }
 
 fn index_key(entry: &TotpEntry) -> String {
-    format!("{}{}", policy_dir(&entry.policy), entry.uuid.as_text())
+    format!("{}{}", policy_dir(&entry.policy), entry.uuid.to_canonical())
 }
 
 fn replay_key(id: &EntryId) -> String {
-    format!("{REPLAY_PREFIX}{}", id.as_text())
+    format!("{REPLAY_PREFIX}{}", id.to_canonical())
 }
 
 /// What one `tidy` pass removed or repaired.
@@ -184,18 +184,18 @@ impl EntryStore {
                         self.storage.put(&key, Vec::new()).await?;
                         report.index_keys_repaired += 1;
                     }
-                    live.insert(id.as_text());
+                    live.insert(id.to_canonical());
                 }
                 Some(entry) => {
                     self.remove(&entry).await?;
                     report.entries_removed += 1;
                     report.index_keys_removed += u64::from(index.remove(&index_key(&entry)));
-                    report.replay_records_removed += u64::from(replay.remove(&id.as_text()));
+                    report.replay_records_removed += u64::from(replay.remove(&id.to_canonical()));
                 }
                 None => {
                     self.remove_id(&id).await?;
                     report.entries_removed += 1;
-                    report.replay_records_removed += u64::from(replay.remove(&id.as_text()));
+                    report.replay_records_removed += u64::from(replay.remove(&id.to_canonical()));
                 }
             }
         }
@@ -204,7 +204,7 @@ impl EntryStore {
             report.index_keys_removed += 1;
         }
         for id in parse_ids(replay.into_iter().collect()) {
-            let stale = !live.contains(&id.as_text())
+            let stale = !live.contains(&id.to_canonical())
                 || self
                     .replay_record(&id)
                     .await?
@@ -231,7 +231,7 @@ fn parse_ids(keys: Vec<String>) -> Vec<EntryId> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::memory::MemStorage;
+    use crate::testing::MemStorage;
 
     fn entry(policy: &str, expiration: i64) -> TotpEntry {
         TotpEntry::new(PolicyName::parse(policy).unwrap(), expiration, 100)
@@ -247,7 +247,7 @@ mod tests {
             .put_replay_record(&e.uuid, ReplayRecord { last_step: 7 })
             .await
             .unwrap();
-        let id = e.uuid.as_text();
+        let id = e.uuid.to_canonical();
         assert_eq!(
             storage.keys(),
             [

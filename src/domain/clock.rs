@@ -21,23 +21,3 @@ impl Clock for SystemClock {
         }
     }
 }
-
-/// A clock that reads what it is told, for tests.
-#[derive(Debug, Default)]
-pub struct ManualClock(std::sync::atomic::AtomicI64);
-
-impl ManualClock {
-    pub fn new(now: i64) -> Self {
-        Self(std::sync::atomic::AtomicI64::new(now))
-    }
-
-    pub fn set(&self, now: i64) {
-        self.0.store(now, std::sync::atomic::Ordering::SeqCst);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> i64 {
-        self.0.load(std::sync::atomic::Ordering::SeqCst)
-    }
-}

@@ -24,7 +24,7 @@ fn totp(id: &EntryId, account: &str) -> Totp {
         .with_digits(DIGITS)
         .with_skew(SKEW)
         .with_step_duration(PERIOD)
-        .with_secret(id.as_text().into_bytes())
+        .with_secret(id.to_canonical().into_bytes())
         .with_issuer(Some(ISSUER))
         .with_account_name(account)
         .build_noncompliant()

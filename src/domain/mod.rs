@@ -5,4 +5,4 @@ pub mod code;
 pub mod totp;
 
 pub use clock::{Clock, SystemClock};
-pub use totp::{EntryId, PolicyName, Problem, TotpEntry};
+pub use totp::{EntryId, PolicyName, Refusal, TotpEntry};

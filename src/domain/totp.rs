@@ -14,12 +14,12 @@ pub const MAX_POLICY_LEN: usize = 128;
 /// Why a value was refused: a short phrase for the `errors` map, and a
 /// sentence fragment that follows the field's name in `message`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
+pub struct Refusal {
     pub short: &'static str,
     pub detail: String,
 }
 
-impl Problem {
+impl Refusal {
     fn new(short: &'static str, detail: impl Into<String>) -> Self {
         Self {
             short,
@@ -42,9 +42,9 @@ impl EntryId {
     /// Accepts only the canonical form (36 characters, lower-case hex,
     /// hyphens at 8-4-4-4-12), so that every id has exactly one spelling and
     /// one storage key.
-    pub fn parse(text: &str) -> Result<Self, Problem> {
+    pub fn parse(text: &str) -> Result<Self, Refusal> {
         let invalid = || {
-            Problem::new(
+            Refusal::new(
                 "must be a UUID",
                 "must be a UUID in canonical form (36 lower-case hexadecimal characters and hyphens)",
             )
@@ -58,7 +58,7 @@ impl EntryId {
     }
 
     /// The canonical text.
-    pub fn as_text(&self) -> String {
+    pub fn to_canonical(&self) -> String {
         self.0.hyphenated().to_string()
     }
 }
@@ -79,7 +79,7 @@ impl TryFrom<String> for EntryId {
 
 impl From<EntryId> for String {
     fn from(id: EntryId) -> Self {
-        id.as_text()
+        id.to_canonical()
     }
 }
 
@@ -90,18 +90,18 @@ impl From<EntryId> for String {
 pub struct PolicyName(String);
 
 impl PolicyName {
-    pub fn parse(text: &str) -> Result<Self, Problem> {
+    pub fn parse(text: &str) -> Result<Self, Refusal> {
         if text.is_empty() {
-            return Err(Problem::new("must not be empty", "must not be empty"));
+            return Err(Refusal::new("must not be empty", "must not be empty"));
         }
         if text.chars().count() > MAX_POLICY_LEN {
-            return Err(Problem::new(
+            return Err(Refusal::new(
                 "is too long",
                 format!("must be at most {MAX_POLICY_LEN} characters long"),
             ));
         }
         if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(Problem::new(
+            return Err(Refusal::new(
                 "must not contain whitespace or control characters",
                 "must not contain whitespace or control characters",
             ));
@@ -129,16 +129,16 @@ impl From<PolicyName> for String {
 }
 
 /// Checks that `expiration` (Unix seconds) lies in `(now, now + max_ttl]`.
-pub fn check_expiration(expiration: i64, now: i64, max_ttl: Duration) -> Result<i64, Problem> {
+pub fn check_expiration(expiration: i64, now: i64, max_ttl: Duration) -> Result<i64, Refusal> {
     if expiration <= now {
-        return Err(Problem::new(
+        return Err(Refusal::new(
             "must be in the future",
             "must be a Unix timestamp in the future",
         ));
     }
     let max_ttl = i64::try_from(max_ttl.as_secs()).unwrap_or(i64::MAX);
     if expiration > now.saturating_add(max_ttl) {
-        return Err(Problem::new(
+        return Err(Refusal::new(
             "exceeds the mount's max lease TTL",
             format!("must be no later than {max_ttl} seconds from now (the mount's max lease TTL)"),
         ));
@@ -172,7 +172,7 @@ impl TotpEntry {
     /// response body alike.
     pub fn to_json(&self) -> serde_json::Map<String, serde_json::Value> {
         let mut map = serde_json::Map::new();
-        map.insert("uuid".into(), self.uuid.as_text().into());
+        map.insert("uuid".into(), self.uuid.to_canonical().into());
         map.insert("created".into(), self.created.into());
         map.insert("expiration".into(), self.expiration.into());
         map.insert("policy".into(), self.policy.as_str().into());
@@ -197,7 +197,7 @@ mod tests {
     #[test]
     fn entry_ids_are_canonical_v4() {
         let id = EntryId::generate();
-        let text = id.as_text();
+        let text = id.to_canonical();
         assert_eq!(text.len(), 36);
         assert_eq!(EntryId::parse(&text), Ok(id));
         assert_eq!(Uuid::parse_str(&text).unwrap().get_version_num(), 4);

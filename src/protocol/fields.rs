@@ -5,11 +5,11 @@
 use serde_json::Value;
 
 /// What is wrong with one field, phrased to follow its name.
-pub type Problem = &'static str;
+pub type TypeMismatch = &'static str;
 
 /// A JSON integer, or a string of decimal digits with an optional leading
 /// `-`, within `i64`. Fractions, exponents, blanks and `+` are refused.
-pub fn int64(value: &Value) -> Result<i64, Problem> {
+pub fn int64(value: &Value) -> Result<i64, TypeMismatch> {
     match value {
         // serde_json keeps integers exact and turns fractions, exponents and
         // integers beyond u64 into floats.
@@ -28,7 +28,7 @@ pub fn int64(value: &Value) -> Result<i64, Problem> {
 }
 
 /// A JSON string.
-pub fn string(value: &Value) -> Result<&str, Problem> {
+pub fn string(value: &Value) -> Result<&str, TypeMismatch> {
     value.as_str().ok_or("must be a string")
 }
 
@@ -39,7 +39,7 @@ mod tests {
 
     #[test]
     fn int64_table() {
-        let cases: &[(Value, Result<i64, Problem>)] = &[
+        let cases: &[(Value, Result<i64, TypeMismatch>)] = &[
             (json!(0), Ok(0)),
             (json!(1_700_000_000), Ok(1_700_000_000)),
             (json!(-5), Ok(-5)),

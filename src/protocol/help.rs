@@ -10,13 +10,13 @@ const OPENAPI_VERSION: &str = "3.0.2";
 
 /// Help for `path`, or for the whole backend when `path` is empty (the host
 /// asks that for OpenAPI and needs a response, never an error, there).
-pub fn respond<E>(
-    info: &BackendInfo<E>,
-    router: &Router<E>,
+pub fn respond<B>(
+    info: &BackendInfo<B>,
+    router: &Router<B>,
     path: &str,
 ) -> Result<Response, Error> {
-    let (help, specs): (String, Vec<&PathSpec<E>>) = if path.is_empty() {
-        (root_help(info), router.paths().collect())
+    let (help, specs): (String, Vec<&PathSpec<B>>) = if path.is_empty() {
+        (root_help(info), info.paths.iter().collect())
     } else {
         let (spec, _) = router.route(path).ok_or(Error::UnsupportedPath)?;
         (path_help(path, spec), vec![spec])
@@ -28,7 +28,7 @@ pub fn respond<E>(
     Ok(Response::with_data(data))
 }
 
-fn root_help<E>(info: &BackendInfo<E>) -> String {
+fn root_help<B>(info: &BackendInfo<B>) -> String {
     let mut text = format!(
         "## DESCRIPTION\n\n{}\n\n## PATHS\n\nThe following paths are supported by this backend. To view help for\nany of the paths below, use the help command with any route matching\nthe path pattern.\n",
         info.help.trim()
@@ -42,7 +42,7 @@ fn root_help<E>(info: &BackendInfo<E>) -> String {
     text
 }
 
-fn path_help<E>(path: &str, spec: &PathSpec<E>) -> String {
+fn path_help<B>(path: &str, spec: &PathSpec<B>) -> String {
     let mut text = format!(
         "Request:        {path}\nMatching Route: ^{}$\n\n{}\n",
         spec.pattern, spec.synopsis
@@ -65,26 +65,32 @@ fn path_help<E>(path: &str, spec: &PathSpec<E>) -> String {
     text
 }
 
-fn openapi<E>(info: &BackendInfo<E>, specs: &[&PathSpec<E>]) -> Value {
+fn openapi<B>(info: &BackendInfo<B>, specs: &[&PathSpec<B>]) -> Value {
     let mut paths = Map::new();
     let mut schemas = Map::new();
     for spec in specs {
-        paths.insert(format!("/{}", spec.display), path_item(spec, &mut schemas));
+        paths.insert(
+            format!("/{}", spec.display),
+            path_item(spec, info.backend_type.openapi_tag(), &mut schemas),
+        );
+    }
+    let mut about = json!({
+        "title": info.title,
+        "description": info.help.trim(),
+        "version": info.version,
+    });
+    if let Some(license) = info.license {
+        about["license"] = json!({"name": license.name, "url": license.url});
     }
     json!({
         "openapi": OPENAPI_VERSION,
-        "info": {
-            "title": info.title,
-            "description": info.help.trim(),
-            "version": crate::PLUGIN_VERSION,
-            "license": {"name": "Mozilla Public License 2.0", "url": "https://www.mozilla.org/en-US/MPL/2.0"},
-        },
+        "info": about,
         "paths": paths,
         "components": {"schemas": schemas},
     })
 }
 
-fn path_item<E>(spec: &PathSpec<E>, schemas: &mut Map<String, Value>) -> Value {
+fn path_item<B>(spec: &PathSpec<B>, tag: &str, schemas: &mut Map<String, Value>) -> Value {
     let mut item = Map::new();
     item.insert("description".into(), Value::from(spec.synopsis));
     let parameters: Vec<Value> = spec
@@ -110,7 +116,7 @@ fn path_item<E>(spec: &PathSpec<E>, schemas: &mut Map<String, Value>) -> Value {
         let mut op = json!({
             "summary": operation.summary,
             "operationId": operation.id,
-            "tags": ["auth"],
+            "tags": [tag],
             "responses": {"200": {"description": "OK"}},
         });
         if operation.operation == Operation::List {

@@ -7,7 +7,6 @@ pub mod error;
 pub mod fields;
 pub mod framework;
 pub mod help;
-pub mod memory;
 pub mod request;
 pub mod response;
 pub mod server;
@@ -16,7 +15,8 @@ pub mod system_view;
 
 pub use error::Error;
 pub use framework::{
-    BackendInfo, BackendType, FieldSpec, FieldType, OperationSpec, PathSpec, Router, SpecialPaths,
+    BackendInfo, BackendType, BoxFuture, ExistenceCheck, FieldSpec, FieldType, Handler, License,
+    OperationSpec, PathSpec, Router, SpecialPaths,
 };
 pub use request::{Operation, Request};
 pub use response::Response;

@@ -68,8 +68,6 @@ pub struct Request {
     pub data: Map<String, Value>,
     /// Named captures of the matched path pattern, filled in by the router.
     pub captures: HashMap<&'static str, String>,
-    /// Where the backend is mounted, e.g. `auth/ratls/` (empty on some operations).
-    pub mount_point: String,
 }
 
 impl Request {
@@ -80,7 +78,6 @@ impl Request {
             path: path.into(),
             data: Map::new(),
             captures: HashMap::new(),
-            mount_point: String::new(),
         }
     }
 
@@ -106,7 +103,6 @@ impl Request {
             path: request.path,
             data,
             captures: HashMap::new(),
-            mount_point: request.mount_point,
         })
     }
 
@@ -146,7 +142,6 @@ mod tests {
             Request::from_proto(proto("create", r#"{"policy":"p","expiration":"5"}"#)).unwrap();
         assert_eq!(request.operation, Operation::Create);
         assert_eq!(request.data["policy"], "p");
-        assert_eq!(request.mount_point, "auth/ratls/");
         for broken in ["[1]", "\"x\"", "{", "3"] {
             assert_eq!(
                 Request::from_proto(proto("update", broken)),

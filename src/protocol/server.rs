@@ -1,8 +1,7 @@
 //! The `pb.Backend` gRPC service: decodes the host's calls, routes them
 //! through the path table and hands them to a [`LogicalBackend`].
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -31,44 +30,23 @@ const MAX_MESSAGE: usize = i32::MAX as usize;
 pub struct BackendDeps {
     pub storage: Arc<dyn Storage>,
     pub system_view: Arc<dyn SystemView>,
-    /// The mount's configuration as given to `Setup`.
-    pub config: HashMap<String, String>,
 }
 
-/// A plugin's behaviour behind its static [`BackendInfo`].
+/// A plugin's behaviour behind its static [`BackendInfo`], whose path table
+/// binds every operation to its handler.
 #[async_trait]
-pub trait LogicalBackend: Send + Sync + 'static {
-    /// Tells the backend's path families apart.
-    type Endpoint: Copy + Send + Sync + std::fmt::Debug + 'static;
-
-    /// The backend's type, help and path table.
-    fn info() -> &'static BackendInfo<Self::Endpoint>;
+pub trait LogicalBackend: Send + Sync + Sized + 'static {
+    /// The backend's type, version, help and path table.
+    fn info() -> &'static BackendInfo<Self>;
 
     /// A backend for one mount. Must not touch storage: during `plugin
     /// register` the host has none to offer.
-    fn create(deps: BackendDeps) -> Self
-    where
-        Self: Sized;
-
-    /// Whether the object at `request.path` exists, on paths that declare an
-    /// existence check; decides between `create` and `update`.
-    async fn exists(&self, endpoint: Self::Endpoint, request: &Request) -> Result<bool, Error>;
-
-    /// Serves a request whose path and operation the table declares.
-    /// `Ok(None)` means "nothing here": 404 for reads, 204 otherwise.
-    async fn handle(
-        &self,
-        endpoint: Self::Endpoint,
-        request: Request,
-    ) -> Result<Option<Response>, Error>;
+    fn create(deps: BackendDeps) -> Self;
 
     /// The answer to a request whose body the host accepted but the plugin
     /// cannot decode (nested deeper than the decoder allows). `None` leaves
     /// the host's generic "invalid request".
-    fn undecodable_body() -> Option<Response>
-    where
-        Self: Sized,
-    {
+    fn undecodable_body() -> Option<Response> {
         None
     }
 
@@ -81,13 +59,13 @@ pub trait LogicalBackend: Send + Sync + 'static {
 /// The `pb.Backend` service for backends of type `B`. One process serves one
 /// mount (we do not multiplex), so there is at most one instance.
 pub struct BackendServer<B: LogicalBackend> {
-    router: Arc<Router<B::Endpoint>>,
+    router: Arc<Router<B>>,
     broker: Broker,
     instance: RwLock<Option<Arc<B>>>,
 }
 
 impl<B: LogicalBackend> BackendServer<B> {
-    pub fn new(router: Arc<Router<B::Endpoint>>, broker: Broker) -> Self {
+    pub fn new(router: Arc<Router<B>>, broker: Broker) -> Self {
         Self {
             router,
             broker,
@@ -95,18 +73,21 @@ impl<B: LogicalBackend> BackendServer<B> {
         }
     }
 
+    // The slot is only ever replaced whole, so a panic while it was held
+    // cannot leave it half-written: poisoning is ignored.
     fn instance(&self) -> Result<Arc<B>, Status> {
         self.instance
             .read()
-            .ok()
-            .and_then(|i| i.clone())
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
             .ok_or_else(|| Status::failed_precondition("the backend is not set up"))
     }
 
     fn set_instance(&self, instance: Option<Arc<B>>) {
-        if let Ok(mut slot) = self.instance.write() {
-            *slot = instance;
-        }
+        *self
+            .instance
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = instance;
     }
 
     /// The gRPC services for the plugin server: `pb.Backend`,
@@ -118,11 +99,13 @@ impl<B: LogicalBackend> BackendServer<B> {
                 .max_encoding_message_size(MAX_MESSAGE),
         )
         .add_service(
-            crate::pb::logical::plugin_version_server::PluginVersionServer::new(VersionService),
+            crate::pb::logical::plugin_version_server::PluginVersionServer::new(VersionService(
+                B::info().version,
+            )),
         )
         .add_service(
             crate::pb::multiplexing::plugin_multiplexing_server::PluginMultiplexingServer::new(
-                VersionService,
+                VersionService(B::info().version),
             ),
         )
     }
@@ -132,7 +115,7 @@ impl<B: LogicalBackend> BackendServer<B> {
 /// single entry point for decoding, routing and validation.
 pub async fn dispatch<B: LogicalBackend>(
     backend: &B,
-    router: &Router<B::Endpoint>,
+    router: &Router<B>,
     mut request: Request,
 ) -> Result<Option<Response>, Error> {
     match request.operation {
@@ -143,21 +126,19 @@ pub async fn dispatch<B: LogicalBackend>(
         _ => {}
     }
     let (spec, captures) = router.route(&request.path).ok_or(Error::UnsupportedPath)?;
-    if spec.operation(request.operation).is_none() {
-        return Err(Error::UnsupportedOperation);
-    }
+    let operation = spec
+        .operation(request.operation)
+        .ok_or(Error::UnsupportedOperation)?;
     request.captures = captures;
+    let mut response = (operation.handler)(backend, &request).await?;
     let unknown = spec.unknown_fields(&request.data);
-    let mut response = backend.handle(spec.endpoint, request).await?;
-    if let Some(response) = response.as_mut().filter(|r| r.raw_status().is_none()) {
-        if !unknown.is_empty() {
-            response.warn(format!(
-                "Endpoint ignored these unrecognized parameters: [{}]",
-                unknown.join(" ")
-            ));
-        }
+    if response.raw_status().is_none() && !unknown.is_empty() {
+        response.warn(format!(
+            "Endpoint ignored these unrecognized parameters: [{}]",
+            unknown.join(" ")
+        ));
     }
-    Ok(response)
+    Ok(Some(response))
 }
 
 fn reply(result: Result<Option<Response>, Error>) -> pb::HandleRequestReply {
@@ -222,16 +203,16 @@ impl<B: LogicalBackend> backend_server::Backend for BackendServer<B> {
         let (operation, path) = (Operation::parse(&request.operation), request.path.clone());
         let mut request =
             Request::from_proto(request).unwrap_or_else(|_| Request::new(operation, path));
-        let Some((spec, captures)) = self
+        let Some((check, captures)) = self
             .router
             .route(&request.path)
-            .filter(|(s, _)| s.existence_check)
+            .and_then(|(spec, captures)| Some((spec.existence_check?, captures)))
         else {
             // No check here: the host keeps the operation as `update`.
             return Ok(GrpcResponse::new(pb::HandleExistenceCheckReply::default()));
         };
         request.captures = captures;
-        let reply = match backend.exists(spec.endpoint, &request).await {
+        let reply = match check(backend.as_ref(), &request).await {
             Ok(exists) => pb::HandleExistenceCheckReply {
                 check_found: true,
                 exists,
@@ -276,7 +257,6 @@ impl<B: LogicalBackend> backend_server::Backend for BackendServer<B> {
         let deps = BackendDeps {
             storage: Arc::new(GrpcStorage::new(channel.clone())),
             system_view: Arc::new(GrpcSystemView::new(channel)),
-            config: args.config,
         };
         self.set_instance(Some(Arc::new(B::create(deps))));
         tracing::debug!("backend set up");
@@ -300,8 +280,9 @@ impl<B: LogicalBackend> backend_server::Backend for BackendServer<B> {
     }
 }
 
-/// `logical.PluginVersion` and the multiplexing probe: facts about the binary.
-struct VersionService;
+/// `logical.PluginVersion` and the multiplexing probe: facts about the
+/// binary. Holds the version it reports.
+struct VersionService(&'static str);
 
 #[async_trait]
 impl PluginVersion for VersionService {
@@ -310,7 +291,7 @@ impl PluginVersion for VersionService {
         _: GrpcRequest<logical::Empty>,
     ) -> Result<GrpcResponse<logical::VersionReply>, Status> {
         Ok(GrpcResponse::new(logical::VersionReply {
-            plugin_version: crate::PLUGIN_VERSION.to_owned(),
+            plugin_version: self.0.to_owned(),
         }))
     }
 }

@@ -29,7 +29,17 @@ pub struct ReplicationState(pub u32);
 impl ReplicationState {
     const PERFORMANCE_SECONDARY: u32 = 1 << 6;
     const DR_SECONDARY: u32 = 1 << 9;
+    const PERFORMANCE_DISABLED: u32 = 1 << 12;
+    const DR_DISABLED: u32 = 1 << 13;
     const PERFORMANCE_STANDBY: u32 = 1 << 14;
+
+    /// A server without replication, as every OpenBao server and an
+    /// unreplicated Vault report (Vault's core starts with these two flags).
+    pub const REPLICATION_DISABLED: Self = Self(Self::PERFORMANCE_DISABLED | Self::DR_DISABLED);
+
+    /// [`Self::REPLICATION_DISABLED`] on a performance standby.
+    pub const PERFORMANCE_STANDBY_NODE: Self =
+        Self(Self::PERFORMANCE_DISABLED | Self::DR_DISABLED | Self::PERFORMANCE_STANDBY);
 
     /// Whether this node may write the mount's storage itself: not on a
     /// performance standby or a performance/DR secondary.
@@ -80,24 +90,6 @@ impl SystemView for GrpcSystemView {
     }
 }
 
-/// A [`SystemView`] with fixed answers, for tests.
-#[derive(Debug, Clone)]
-pub struct StaticSystemView {
-    pub max_lease_ttl: Duration,
-    pub replication_state: ReplicationState,
-}
-
-#[async_trait]
-impl SystemView for StaticSystemView {
-    async fn max_lease_ttl(&self) -> Result<Duration, SystemViewError> {
-        Ok(self.max_lease_ttl)
-    }
-
-    async fn replication_state(&self) -> Result<ReplicationState, SystemViewError> {
-        Ok(self.replication_state)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,13 +97,17 @@ mod tests {
     #[test]
     fn writers_are_primaries_and_active_nodes() {
         // OpenBao dev server: performance and DR replication disabled.
-        assert!(ReplicationState(12288).may_write());
+        assert_eq!(
+            ReplicationState::REPLICATION_DISABLED,
+            ReplicationState(12288)
+        );
+        assert!(ReplicationState::REPLICATION_DISABLED.may_write());
         assert!(ReplicationState(0).may_write());
         assert!(ReplicationState(32).may_write(), "performance primary");
         assert!(!ReplicationState(64).may_write(), "performance secondary");
         assert!(!ReplicationState(512).may_write(), "DR secondary");
         assert!(
-            !ReplicationState(12288 | 16384).may_write(),
+            !ReplicationState::PERFORMANCE_STANDBY_NODE.may_write(),
             "performance standby"
         );
     }

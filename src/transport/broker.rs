@@ -3,15 +3,14 @@
 //! and SystemView); the plugin dials them back with its own mTLS identity.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use hyper_util::rt::TokioIo;
 use rustls_pki_types::ServerName;
-use tokio::net::{TcpStream, UnixStream};
+use tokio::net::UnixStream;
 use tokio::sync::Notify;
 use tokio_rustls::TlsConnector;
-use tokio_util::either::Either;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::{Channel, Endpoint, Uri};
 use tonic::{Request, Response, Status, Streaming};
@@ -58,15 +57,22 @@ impl Broker {
         }
     }
 
+    // Each critical section is a single map insert or lookup, which leaves
+    // the map whole even if a holder panicked: poisoning is ignored.
+    fn announced(&self) -> MutexGuard<'_, HashMap<u32, ConnInfo>> {
+        self.inner
+            .announced
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn announce(&self, info: ConnInfo) {
-        if let Ok(mut announced) = self.inner.announced.lock() {
-            announced.insert(info.service_id, info);
-        }
+        self.announced().insert(info.service_id, info);
         self.inner.arrived.notify_waiters();
     }
 
     fn lookup(&self, id: u32) -> Option<ConnInfo> {
-        self.inner.announced.lock().ok()?.get(&id).cloned()
+        self.announced().get(&id).cloned()
     }
 
     /// Waits up to `wait` for the host to announce service `id` (it may come
@@ -91,16 +97,13 @@ impl Broker {
 
     fn connect_lazy(&self, info: ConnInfo) -> Result<Channel, BrokerError> {
         let id = info.service_id;
-        let unix = match info.network.as_str() {
-            "unix" => true,
-            "tcp" => false,
-            _ => {
-                return Err(BrokerError::UnsupportedNetwork {
-                    id,
-                    network: info.network,
-                });
-            }
-        };
+        // go-plugin announces tcp only on Windows; this plugin is Unix-only.
+        if info.network != "unix" {
+            return Err(BrokerError::UnsupportedNetwork {
+                id,
+                network: info.network,
+            });
+        }
         let address = info.address;
         let tls = self.inner.tls.clone();
         let server_name =
@@ -112,11 +115,7 @@ impl Broker {
             let tls = tls.clone();
             let server_name = server_name.clone();
             async move {
-                let stream = if unix {
-                    Either::Left(UnixStream::connect(&address).await?)
-                } else {
-                    Either::Right(TcpStream::connect(&address).await?)
-                };
+                let stream = UnixStream::connect(&address).await?;
                 let stream = tls.connect(server_name, stream).await?;
                 Ok::<_, std::io::Error>(TokioIo::new(stream))
             }

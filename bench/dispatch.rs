@@ -16,16 +16,13 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use prost::Message as _;
-use vault_plugin_auth_ratls::backend::{Endpoint, INFO, RatlsBackend};
-use vault_plugin_auth_ratls::domain::clock::ManualClock;
+use vault_plugin_auth_ratls::backend::{INFO, RatlsBackend};
 use vault_plugin_auth_ratls::pb::backend as pb;
-use vault_plugin_auth_ratls::protocol::memory::MemStorage;
 use vault_plugin_auth_ratls::protocol::server::dispatch;
-use vault_plugin_auth_ratls::protocol::system_view::StaticSystemView;
-use vault_plugin_auth_ratls::protocol::{ReplicationState, Request, Response, Router};
+use vault_plugin_auth_ratls::protocol::{Request, Response, Router};
+use vault_plugin_auth_ratls::testing::{self, MemStorage, NOW, StaticSystemView};
 use vault_plugin_auth_ratls::transport::log::GoPluginJson;
 
-const NOW: i64 = 1_800_000_000;
 const EXPIRATION: i64 = NOW + 3000;
 /// Entries a fresh backend may hold before the create bench starts over,
 /// so that memory stays bounded however many iterations criterion asks for.
@@ -33,20 +30,13 @@ const CHUNK: u64 = 20_000;
 
 struct Fixture {
     backend: RatlsBackend,
-    router: Router<Endpoint>,
+    router: Router<RatlsBackend>,
 }
 
 impl Fixture {
     fn new() -> Self {
         Self {
-            backend: RatlsBackend::new(
-                Arc::new(MemStorage::new()),
-                Arc::new(StaticSystemView {
-                    max_lease_ttl: Duration::from_secs(768 * 3600),
-                    replication_state: ReplicationState(12288),
-                }),
-                Arc::new(ManualClock::new(NOW)),
-            ),
+            backend: testing::backend(Arc::new(MemStorage::new()), StaticSystemView::writable()).0,
             router: Router::new(INFO.paths).unwrap(),
         }
     }
@@ -234,20 +224,20 @@ fn stages(c: &mut Criterion) {
         });
     });
     group.bench_function("route totp", |b| {
-        b.iter(|| router.route(black_box("totp")).map(|(s, _)| s.endpoint));
+        b.iter(|| router.route(black_box("totp")).map(|(s, _)| s.display));
     });
     group.bench_function("route totp/<uuid>", |b| {
         b.iter(|| {
             router
                 .route(black_box("totp/1b4e28ba-2fa1-41d2-883f-0016d3cca427"))
-                .map(|(s, _)| s.endpoint)
+                .map(|(s, _)| s.display)
         });
     });
     group.bench_function("route totp/verify", |b| {
         b.iter(|| {
             router
                 .route(black_box("totp/verify"))
-                .map(|(s, _)| s.endpoint)
+                .map(|(s, _)| s.display)
         });
     });
 

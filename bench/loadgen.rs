@@ -1,5 +1,5 @@
 //! The HTTP load generator and process probes behind `make bench`
-//! (`scripts/bench.sh`). Not part of the plugin.
+//! (`bench/run.sh`). Not part of the plugin.
 //!
 //! ```text
 //! loadgen run --addr 127.0.0.1:8200 --token T --method PUT --path '/v1/kv/b/{key}' \
@@ -58,7 +58,7 @@ fn main() -> ExitCode {
         "free-port" => free_port(),
         "handshake" => handshake(&Flags::parse(rest)),
         _ => Err(
-            "usage: loadgen run|free-port|handshake [--flag value]… (see examples/loadgen.rs)"
+            "usage: loadgen run|free-port|handshake [--flag value]… (see bench/loadgen.rs)"
                 .to_owned(),
         ),
     };

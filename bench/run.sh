@@ -5,7 +5,7 @@
 #
 # One real `bao server -dev` on a free loopback port, with the plugin at
 # auth/ratls, kv version 1 at kv/ and the built-in totp engine at totp/, all
-# driven by the same load generator (examples/loadgen.rs) with the same
+# driven by the same load generator (bench/loadgen.rs) with the same
 # concurrency and duration. Sides take turns round by round (ABC, BCA, CAB…)
 # so that noise from other processes on the machine hits all of them; the
 # report gives medians over rounds.

@@ -1,12 +1,16 @@
-//! The error body this plugin answers with (the Nitride API's documented
-//! shape): `{"statusCode", "message", "errors"}`, with a matching HTTP status.
+//! How handlers fail. [`ApiError`] is the body this plugin answers with (the
+//! Nitride API's documented shape, `{"statusCode", "message", "errors"}`,
+//! with a matching HTTP status); [`HandlerError`] is what a handler returns,
+//! with `From` impls so that `?` works on field, storage and system-view
+//! errors, and [`HandlerError::into_reply`] is the one place that logs them
+//! and turns them into what the host receives.
 
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use crate::domain::Problem;
-use crate::protocol::{Response, StorageError, SystemViewError};
+use crate::domain::Refusal;
+use crate::protocol::{Error, Response, StorageError, SystemViewError};
 
 /// The `errors` value for a field that was not given (the source API's wording).
 const MISSING: &str = "Missing required field";
@@ -32,20 +36,20 @@ impl FieldError {
     }
 
     /// `field` has the wrong type (a phrase from [`crate::protocol::fields`]).
-    pub fn wrong_type(field: &'static str, problem: &'static str) -> Self {
+    pub fn wrong_type(field: &'static str, mismatch: &'static str) -> Self {
         Self {
             field,
-            short: problem.to_owned(),
-            detail: problem.to_owned(),
+            short: mismatch.to_owned(),
+            detail: mismatch.to_owned(),
         }
     }
 
     /// `field`'s value breaks a rule of the domain.
-    pub fn invalid(field: &'static str, problem: Problem) -> Self {
+    pub fn invalid(field: &'static str, refusal: Refusal) -> Self {
         Self {
             field,
-            short: problem.short.to_owned(),
-            detail: problem.detail,
+            short: refusal.short.to_owned(),
+            detail: refusal.detail,
         }
     }
 }
@@ -58,10 +62,6 @@ pub struct ApiError {
     pub message: String,
     /// Field name → what is wrong with it; empty when no field is at fault.
     pub errors: BTreeMap<&'static str, String>,
-    /// An error the host itself must receive instead of this body: a
-    /// read-only refusal on a standby, which makes the host forward the
-    /// request to the active node.
-    pub forward_to_active: Option<String>,
 }
 
 impl ApiError {
@@ -85,7 +85,6 @@ impl ApiError {
                 .into_iter()
                 .map(|(name, f)| (name, f.short))
                 .collect(),
-            forward_to_active: None,
         }
     }
 
@@ -102,38 +101,17 @@ impl ApiError {
             status: 404,
             message: "No TOTP entry with this uuid exists: it was never created, or it was deleted, redeemed or has expired.".into(),
             errors: BTreeMap::new(),
-            forward_to_active: None,
         }
     }
 
-    /// Storage failed; the request was not applied. Details go to the log,
-    /// not to the client.
-    pub fn storage(error: &StorageError) -> Self {
-        if error.must_forward() {
-            tracing::debug!(
-                "this node cannot write; the host forwards the request to the active node"
-            );
-            return Self {
-                forward_to_active: error.host_message().map(str::to_owned),
-                ..Self::unavailable()
-            };
-        }
-        tracing::error!(error = %error, "storage call failed");
-        Self::unavailable()
-    }
-
-    /// The host's system view failed.
-    pub fn system_view(error: &SystemViewError) -> Self {
-        tracing::error!(error = %error, "system view call failed");
-        Self::unavailable()
-    }
-
-    fn unavailable() -> Self {
+    /// The host's storage or system view failed. True whatever the request
+    /// had written before: the plugin orders its writes so that a partial
+    /// change never grants more than before.
+    pub fn host_unavailable() -> Self {
         Self {
             status: 500,
-            message: "The request could not be completed because Vault's storage is unavailable; nothing was changed. Retry later.".into(),
+            message: "The request could not be completed because Vault's storage failed. A request that writes may have been applied in part; retrying is safe, and tidy removes what a partial write leaves behind.".into(),
             errors: BTreeMap::new(),
-            forward_to_active: None,
         }
     }
 
@@ -156,6 +134,66 @@ impl ApiError {
     /// As a raw HTTP response with this status and body.
     pub fn into_response(self) -> Response {
         Response::raw_json(self.status, &self.body())
+    }
+}
+
+/// Why a handler did not produce its answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HandlerError {
+    /// Bad input or a missing entry: answered in the documented shape.
+    Api(ApiError),
+    /// An error the host itself must receive, as it is: a standby's
+    /// read-only refusal, which makes the host forward the request to the
+    /// active node.
+    Forward(String),
+    /// The host's storage or system view failed: answered 500 in the
+    /// documented shape; the detail goes to the log only.
+    Host(String),
+}
+
+impl HandlerError {
+    /// What the host receives, logged here and nowhere else.
+    pub fn into_reply(self) -> Result<Response, Error> {
+        match self {
+            Self::Api(error) => Ok(error.into_response()),
+            Self::Forward(message) => {
+                tracing::debug!(
+                    "this node cannot write; the host forwards the request to the active node"
+                );
+                Err(Error::Internal(message))
+            }
+            Self::Host(detail) => {
+                tracing::error!(error = %detail, "a call to the host failed");
+                Ok(ApiError::host_unavailable().into_response())
+            }
+        }
+    }
+}
+
+impl From<ApiError> for HandlerError {
+    fn from(error: ApiError) -> Self {
+        Self::Api(error)
+    }
+}
+
+impl From<FieldError> for HandlerError {
+    fn from(error: FieldError) -> Self {
+        Self::Api(ApiError::invalid([error]))
+    }
+}
+
+impl From<StorageError> for HandlerError {
+    fn from(error: StorageError) -> Self {
+        match error.host_message() {
+            Some(message) if error.must_forward() => Self::Forward(message.to_owned()),
+            _ => Self::Host(error.to_string()),
+        }
+    }
+}
+
+impl From<SystemViewError> for HandlerError {
+    fn from(error: SystemViewError) -> Self {
+        Self::Host(error.to_string())
     }
 }
 
@@ -185,7 +223,7 @@ mod tests {
             FieldError::wrong_type("policy", "must be a string"),
             FieldError::invalid(
                 "expiration",
-                Problem {
+                Refusal {
                     short: "must be in the future",
                     detail: "must be a Unix timestamp in the future".into(),
                 },
@@ -212,23 +250,42 @@ mod tests {
 
     #[test]
     fn read_only_storage_goes_back_to_the_host() {
-        let error = ApiError::storage(&StorageError::Host(
+        let error = HandlerError::from(StorageError::Host(
             "cannot write to readonly storage".into(),
         ));
         assert_eq!(
-            error.forward_to_active.as_deref(),
-            Some("cannot write to readonly storage")
+            error,
+            HandlerError::Forward("cannot write to readonly storage".into())
         );
-        let error = ApiError::storage(&StorageError::Host("barrier is sealed".into()));
-        assert_eq!(error.forward_to_active, None);
+        assert_eq!(
+            error.into_reply(),
+            Err(Error::Internal("cannot write to readonly storage".into()))
+        );
+        let error = HandlerError::from(StorageError::Host("barrier is sealed".into()));
+        assert_eq!(
+            error,
+            HandlerError::Host("storage error from the host: barrier is sealed".into())
+        );
     }
 
     #[test]
-    fn storage_failure_is_a_500_without_errors_or_details() {
-        let error = ApiError::storage(&StorageError::Host("barrier is sealed".into()));
-        let body = error.body();
+    fn host_failure_is_a_500_without_errors_or_details() {
+        let response = HandlerError::from(StorageError::Host("barrier is sealed".into()))
+            .into_reply()
+            .unwrap();
+        assert_eq!(response.raw_status(), Some(500));
+        let body = response.raw_body().unwrap();
         assert_eq!(body["statusCode"], 500);
         assert!(body.get("errors").is_none());
         assert!(!body["message"].as_str().unwrap().contains("sealed"));
+    }
+
+    #[test]
+    fn field_errors_answer_400() {
+        let error = HandlerError::from(FieldError::missing("uuid", "a string"));
+        assert_eq!(
+            error,
+            HandlerError::Api(ApiError::invalid([FieldError::missing("uuid", "a string")]))
+        );
     }
 }

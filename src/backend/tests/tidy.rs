@@ -1,0 +1,65 @@
+//! `tidy` and the rollback tidy.
+
+use super::*;
+
+#[tokio::test]
+async fn tidy_and_rollback_remove_expired_entries() {
+    let h = Harness::new();
+    let keep = h.new_entry("p", NOW + 600).await;
+    h.new_entry("p", NOW + 10).await;
+    h.clock.set(NOW + 10);
+    let report = h.data(Operation::Update, "tidy", Value::Null).await;
+    assert_eq!(report["entries_removed"], 1);
+    assert_eq!(
+        h.storage.keys(),
+        [format!("policy/70/{keep}"), format!("totp/{keep}")]
+    );
+
+    // Rollback tidies where this node may write, at most every few minutes.
+    h.new_entry("p", NOW + 20).await;
+    h.clock.set(NOW + 20);
+    assert_eq!(h.call(Operation::Rollback, "", Value::Null).await, Ok(None));
+    assert_eq!(h.storage.keys().len(), 2);
+    h.new_entry("p", NOW + 30).await;
+    h.clock.set(NOW + 30);
+    h.call(Operation::Rollback, "", Value::Null).await.unwrap();
+    assert_eq!(
+        h.storage.keys().len(),
+        4,
+        "throttled: the second rollback does not tidy"
+    );
+
+    // A performance standby never writes.
+    let standby = Harness::with(
+        Arc::new(MemStorage::new()),
+        ReplicationState::PERFORMANCE_STANDBY_NODE,
+    );
+    standby.new_entry("p", NOW + 1).await;
+    standby.clock.set(NOW + 1);
+    standby
+        .call(Operation::Rollback, "", Value::Null)
+        .await
+        .unwrap();
+    assert_eq!(standby.storage.keys().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_tidies_count_each_removal_once() {
+    let h = Arc::new(Harness::new());
+    for _ in 0..30 {
+        h.new_entry("p", NOW + 5).await;
+    }
+    h.clock.set(NOW + 5);
+    let tasks: Vec<_> = (0..3)
+        .map(|_| {
+            let h = h.clone();
+            tokio::spawn(async move { h.data(Operation::Update, "tidy", Value::Null).await })
+        })
+        .collect();
+    let mut removed = 0;
+    for task in tasks {
+        removed += task.await.unwrap()["entries_removed"].as_u64().unwrap();
+    }
+    assert_eq!(removed, 30);
+    assert!(h.storage.keys().is_empty());
+}
