@@ -8,7 +8,7 @@ BAO := $(abspath $(VENV))/bin/bao
 PYTHON := $(abspath $(VENV))/bin/python
 PLUGIN := vault-plugin-auth-ratls
 
-.PHONY: build release test test-ha test-heavy fuzz lint dev dev-stop bench clean
+.PHONY: build release bao test test-fast test-ha test-heavy fuzz lint dev dev-stop bench clean
 
 build:
 	cargo build --locked
@@ -24,19 +24,27 @@ $(VENV_STAMP): requirements-test.txt
 
 bao: $(VENV_STAMP)
 
+# Every test run by make needs OpenBao: a missing one fails instead of skipping.
+E2E_ENV := RATLS_REQUIRE_BAO=1 BAO_BIN=$(BAO) PYTHON_BIN=$(PYTHON)
+
 # Unit, in-process gRPC, process and end-to-end tests (against a real `bao server`),
 # the trust suite and the crash, restart and HA cluster tests, then `make test-ha`'s
 # heavy resource run (10,000 creates).
 test: $(VENV_STAMP)
-	BAO_BIN=$(BAO) PYTHON_BIN=$(PYTHON) cargo test --locked -- --test-threads=4
+	$(E2E_ENV) cargo test --locked -- --test-threads=4
 	$(MAKE) --no-print-directory test-heavy
 
+# The quick loop: everything that needs no OpenBao (unit tests, a short fuzz
+# pass, in-process gRPC, process handshake, channel security).
+test-fast:
+	cargo test --locked --lib --test fuzz_dispatch --test grpc_backend --test handshake --test channel_security
+
 test-heavy: $(VENV_STAMP)
-	RATLS_HEAVY=1 BAO_BIN=$(BAO) PYTHON_BIN=$(PYTHON) cargo test --locked --test e2e_trust resources -- --nocapture
+	RATLS_HEAVY=1 $(E2E_ENV) cargo test --locked --test e2e_trust resources -- --nocapture
 
 # Crash safety under load, restart durability and a 3-node Raft cluster.
 test-ha: $(VENV_STAMP)
-	BAO_BIN=$(BAO) PYTHON_BIN=$(PYTHON) cargo test --locked --test e2e_cluster -- --nocapture
+	$(E2E_ENV) cargo test --locked --test e2e_cluster -- --nocapture
 	$(MAKE) --no-print-directory test-heavy
 
 # Longer property-based fuzzing of request decoding, routing and validation
@@ -62,7 +70,7 @@ dev-stop:
 bench: release $(VENV_STAMP)
 	cargo bench --locked --bench dispatch
 	cargo build --locked --release --example loadgen
-	BAO_BIN=$(BAO) PLUGIN_BIN=target/release/$(PLUGIN) LOADGEN_BIN=target/release/examples/loadgen scripts/bench.sh
+	BAO_BIN=$(BAO) PLUGIN_BIN=target/release/$(PLUGIN) LOADGEN_BIN=target/release/examples/loadgen bench/run.sh
 
 clean:
 	cargo clean

@@ -25,6 +25,9 @@ fn policy_token(bao: &Bao, name: &str, capabilities: &str) -> String {
 
 #[test]
 fn acl_requires_create_capability() {
+    if crate::harness::skip_without_bao() {
+        return;
+    }
     let bao = Bao::with_plugin(&["ratls"]);
     let update_only = policy_token(&bao, "totp-update-only", "\"update\"");
     let create_only = policy_token(&bao, "totp-create", "\"create\"");

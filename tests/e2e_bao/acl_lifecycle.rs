@@ -18,6 +18,9 @@ path \"auth/ratls/totp/redeem\" {
 
 #[test]
 fn verify_and_redeem_only_token_cannot_list_read_create_or_delete() {
+    if crate::harness::skip_without_bao() {
+        return;
+    }
     let bao = Bao::with_plugin(&["ratls"]);
     let file = bao.dir().join("verify-redeem.hcl");
     std::fs::write(&file, POLICY).unwrap();

@@ -10,6 +10,9 @@ use crate::harness::{Bao, now};
 
 #[test]
 fn plugin_crash_is_recovered_and_storage_survives() {
+    if crate::harness::skip_without_bao() {
+        return;
+    }
     let bao = Bao::with_plugin(&["ratls"]);
     let expiration = now() + 600;
     let before = now();

@@ -45,16 +45,35 @@ pub const SCRUBBED_ENV: &[&str] = &[
     "ALL_PROXY",
 ];
 
-/// The `bao` binary from `BAO_BIN`; fails the test when it is not set.
+/// Where `make bao` installs OpenBao and the test clients.
+const VENV_BIN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin");
+/// Set by `make test`: a missing OpenBao fails the run instead of skipping.
+const REQUIRE_VAR: &str = "RATLS_REQUIRE_BAO";
+
+/// `BAO_BIN`, else the project venv's `bao` if `make bao` has made it.
+fn find_bao() -> Option<PathBuf> {
+    std::env::var_os("BAO_BIN")
+        .map(PathBuf::from)
+        .or_else(|| Some(PathBuf::from(VENV_BIN).join("bao")).filter(|p| p.is_file()))
+}
+
+/// Whether this test must be skipped because there is no OpenBao to run it
+/// against (plain `cargo test` on a machine without `make bao`); says so in
+/// one line. Under `make test` a missing OpenBao fails instead.
+pub fn skip_without_bao() -> bool {
+    if find_bao().is_some() || std::env::var_os(REQUIRE_VAR).is_some() {
+        return false;
+    }
+    eprintln!("skipped: no OpenBao for this end-to-end test; run `make bao` (or `make test`)");
+    true
+}
+
+/// The `bao` binary from `BAO_BIN` or the project venv; fails the test when
+/// there is none.
 pub fn bao_bin() -> PathBuf {
-    let path = std::env::var_os("BAO_BIN").unwrap_or_else(|| {
-        panic!(
-            "BAO_BIN is not set: these end-to-end tests need a real OpenBao. Run `make test`, \
-             or `make bao` once and then \
-             `BAO_BIN=$PWD/.venv/bin/bao PYTHON_BIN=$PWD/.venv/bin/python cargo test --test e2e_bao`"
-        )
+    let path = find_bao().unwrap_or_else(|| {
+        panic!("no OpenBao: run `make bao` once, or `make test`, which installs it")
     });
-    let path = PathBuf::from(path);
     assert!(
         path.is_file(),
         "BAO_BIN={} does not exist; run `make bao`",
@@ -63,17 +82,15 @@ pub fn bao_bin() -> PathBuf {
     path
 }
 
-/// The Python interpreter (with `requests`) from `PYTHON_BIN`; fails the test
-/// when it is not set.
+/// The Python interpreter (with `requests`) from `PYTHON_BIN` or the project
+/// venv; fails the test when there is none.
 pub fn python_bin() -> PathBuf {
-    let path = std::env::var_os("PYTHON_BIN").unwrap_or_else(|| {
-        panic!(
-            "PYTHON_BIN is not set: the Python sample needs the project venv. Run `make test`, \
-             or `make bao` once and then \
-             `BAO_BIN=$PWD/.venv/bin/bao PYTHON_BIN=$PWD/.venv/bin/python cargo test --test e2e_bao`"
-        )
-    });
-    PathBuf::from(path)
+    std::env::var_os("PYTHON_BIN")
+        .map(PathBuf::from)
+        .or_else(|| Some(PathBuf::from(VENV_BIN).join("python")).filter(|p| p.is_file()))
+        .unwrap_or_else(|| {
+            panic!("no project Python: run `make bao` once, or `make test`, which installs it")
+        })
 }
 
 /// Unix seconds now.

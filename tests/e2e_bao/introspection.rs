@@ -9,6 +9,9 @@ use crate::harness::{Bao, Options, now};
 
 #[test]
 fn help_and_openapi_describe_the_paths() {
+    if crate::harness::skip_without_bao() {
+        return;
+    }
     let bao = Bao::with_plugin(&["ratls", "second"]);
 
     let help = bao.cli_ok(&["path-help", "auth/ratls/totp"]);
@@ -93,6 +96,9 @@ fn help_and_openapi_describe_the_paths() {
 
 #[test]
 fn plugin_logs_reach_server_log_without_secrets() {
+    if crate::harness::skip_without_bao() {
+        return;
+    }
     let options = Options {
         log_level: "debug",
         env: vec![("RATLS_LOG_LEVEL", "debug".to_owned())],

@@ -9,6 +9,9 @@ use crate::harness::{Bao, PLUGIN, now};
 
 #[test]
 fn register_enable_two_mounts_and_create_via_cli_and_http() {
+    if crate::harness::skip_without_bao() {
+        return;
+    }
     let bao = Bao::with_plugin(&["ratls", "second"]);
 
     // Both mounts are this plugin, with their own storage.

@@ -115,6 +115,9 @@ fn expiration_literal(client: Client) -> &'static str {
 
 #[test]
 fn source_document_samples_run_in_curl_python_and_node() {
+    if crate::harness::skip_without_bao() {
+        return;
+    }
     let bao = Bao::with_plugin(&["ratls"]);
     let empty = bao.snapshot("ratls");
     assert!(empty.is_empty());

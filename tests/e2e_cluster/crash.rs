@@ -105,6 +105,9 @@ fn redeem_answer(resp: &Resp) -> Option<bool> {
 
 #[test]
 fn plugin_sigkill_under_concurrent_creates_loses_no_acknowledged_entry() {
+    if crate::harness::skip_without_bao() {
+        return;
+    }
     crate::harness::bao_bin();
     let _turn = crate::exclusive();
     let bao = Bao::with_plugin(&["ratls"]);

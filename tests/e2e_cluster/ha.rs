@@ -412,6 +412,9 @@ fn failover(
 
 #[test]
 fn raft_cluster_failover_keeps_entries_and_refuses_replays() {
+    if crate::harness::skip_without_bao() {
+        return;
+    }
     let _turn = crate::exclusive();
     let expiration = now() + 3600;
 

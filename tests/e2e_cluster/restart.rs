@@ -21,12 +21,18 @@ use crate::totp;
 
 #[test]
 fn raft_server_sigterm_restart_keeps_entries_and_replay_records() {
+    if crate::harness::skip_without_bao() {
+        return;
+    }
     restart_durability("TERM");
 }
 
 /// The server crashes: what it acknowledged was on disk already.
 #[test]
 fn raft_server_sigkill_restart_keeps_entries_and_replay_records() {
+    if crate::harness::skip_without_bao() {
+        return;
+    }
     restart_durability("KILL");
 }
 

@@ -106,6 +106,9 @@ fn create_many(
 
 #[test]
 fn plugin_memory_and_fds_stay_bounded() {
+    if crate::harness::skip_without_bao() {
+        return;
+    }
     let heavy = std::env::var("RATLS_HEAVY").is_ok_and(|v| v == "1");
     let creates = if heavy { FULL_CREATES } else { REDUCED_CREATES };
     if !heavy {

@@ -220,6 +220,9 @@ fn data_of(resp: &crate::harness::Resp, what: &str) -> Value {
 
 #[test]
 fn no_secret_in_plugin_log_lines_or_audit_logs() {
+    if crate::harness::skip_without_bao() {
+        return;
+    }
     let options = Options {
         log_level: "trace",
         env: vec![("RATLS_LOG_LEVEL", "trace".to_owned())],
