@@ -205,22 +205,76 @@ fn body_case(
     )
 }
 
+// ---- shared by several groups ----
+
+/// What a create with neither field answers.
+fn create_missing() -> Want {
+    invalid(&[
+        missing("policy", MISSING_STR),
+        missing("expiration", MISSING_INT),
+    ])
+}
+
+/// The `data` of a LIST of `totp/`: the live entry alone, keyed by its uuid.
+fn list_answer(live: &str, live_data: &Value) -> Value {
+    let mut info = live_data.clone();
+    info.as_object_mut().expect("object").remove("uuid");
+    json!({ "keys": [live], "key_info": { live: info } })
+}
+
+/// The `data` of a tidy that finds nothing to remove.
+fn tidy_answer() -> Value {
+    json!({"entries_removed": 0, "index_keys_removed": 0, "index_keys_repaired": 0, "replay_records_removed": 0})
+}
+
+const CREATE_BODY: &str = "create body";
+const PATH: &str = "path";
+
+/// The `path` group's cases from (method, label, target below the mount, want).
+fn path_cases(rows: Vec<(&'static str, String, String, Want)>) -> Vec<Case> {
+    let g = PATH;
+    let mut cases = Vec::new();
+    for (method, label, target, want) in rows {
+        cases.push(case(g, label, method, format!("auth/ratls/{target}"), want));
+    }
+    cases
+}
+
 /// Every request of the corpus. `live` is a live entry (policy
 /// [`LIVE_POLICY`]), `ghost` a canonical uuid that names nothing, `live_data`
 /// the live entry's stored form, `wrong_code` a well-formed code that is not
 /// the live entry's.
 fn corpus(live: &str, ghost: &str, live_data: &Value, wrong_code: &str) -> Vec<Case> {
     let future = now() + 600;
-    let upper = live.to_uppercase();
-    let list_data = {
-        let mut info = live_data.clone();
-        info.as_object_mut().expect("object").remove("uuid");
-        json!({ "keys": [live], "key_info": { live: info } })
-    };
-    let tidy_data = json!({"entries_removed": 0, "index_keys_removed": 0, "index_keys_repaired": 0, "replay_records_removed": 0});
-    let mut cases = Vec::new();
+    let groups = [
+        methods_on_every_path(live, ghost, live_data),
+        methods_vault_refuses(),
+        create_expirations(future),
+        create_policies(future),
+        create_encodings(),
+        create_body_shapes(live, future),
+        create_content_types(),
+        redeem_bodies(live, ghost),
+        verify_bodies(wrong_code),
+        list_and_tidy_parameters(live, live_data),
+        dot_and_slash_paths(live),
+        non_canonical_uuid_paths(live),
+        percent_decoded_paths(ghost),
+        tidy_and_unknown_paths(),
+        control_character_paths(live),
+        invalid_utf8_paths(live),
+        unauthenticated_requests(live),
+    ];
+    groups.into_iter().flatten().collect()
+}
 
-    // -- 1. every method on every path (the entry path deletes the ghost) --
+// ---- the groups, in corpus order ----
+
+/// Every method on every path (the entry path deletes the ghost): the whole routing table.
+fn methods_on_every_path(live: &str, ghost: &str, live_data: &Value) -> Vec<Case> {
+    let list_data = list_answer(live, live_data);
+    let tidy_data = tidy_answer();
+    let mut cases = Vec::new();
     let paths: [(&str, String); 7] = [
         ("totp", "totp".into()),
         ("totp/", "totp/".into()),
@@ -230,10 +284,6 @@ fn corpus(live: &str, ghost: &str, live_data: &Value, wrong_code: &str) -> Vec<C
         ("totp/verify", "totp/verify".into()),
         ("tidy", "tidy".into()),
     ];
-    let create_missing = invalid(&[
-        missing("policy", MISSING_STR),
-        missing("expiration", MISSING_INT),
-    ]);
     let delete_missing = expect::missing_uuid_body();
     for (name, path) in &paths {
         for method in ["GET", "PUT", "POST", "DELETE", "LIST", "PATCH", "HEAD"] {
@@ -242,7 +292,7 @@ fn corpus(live: &str, ghost: &str, live_data: &Value, wrong_code: &str) -> Vec<C
                 (_, "PATCH") => vault(400, "mime: no media type"),
                 ("totp" | "totp/", "LIST") => Want::Ok(list_data.clone(), Value::Null),
                 ("totp" | "totp/", "DELETE") => Want::Plugin(delete_missing.clone()),
-                ("totp", "PUT" | "POST") => create_missing.clone(),
+                ("totp", "PUT" | "POST") => create_missing(),
                 ("totp/", "PUT" | "POST") => vault(400, "cannot write to a path ending in '/'"),
                 ("totp/<uuid>", "GET") => Want::Ok(live_data.clone(), Value::Null),
                 ("totp/<uuid>", "DELETE") => Want::Ok(json!({}), Value::Null),
@@ -289,6 +339,12 @@ fn corpus(live: &str, ghost: &str, live_data: &Value, wrong_code: &str) -> Vec<C
         patch.content_type = Some("application/merge-patch+json");
         cases.push(patch);
     }
+    cases
+}
+
+/// Methods Vault does not serve, and PATCH with the wrong content type: Vault refuses them.
+fn methods_vault_refuses() -> Vec<Case> {
+    let mut cases = Vec::new();
     // Methods HTTP has and Vault does not.
     for (method, want) in [
         (
@@ -313,10 +369,14 @@ fn corpus(live: &str, ghost: &str, live_data: &Value, wrong_code: &str) -> Vec<C
             vault(415, "PATCH requires Content-Type of application/merge-patch+json, provided application/json")),
         r#"{"policy":"p"}"#,
     ));
+    cases
+}
 
-    // -- 2. create: wrong types, numbers, strings, sizes, encodings --
+/// Create bodies whose `expiration` has a wrong type, numeric form, range or size.
+fn create_expirations(future: i64) -> Vec<Case> {
+    let mut cases = Vec::new();
     let policy_ok = |exp: Value| json!({"policy": "p", "expiration": exp}).to_string();
-    let g = "create body";
+    let g = CREATE_BODY;
     let exp_cases: Vec<(&str, String, Want)> = vec![
         (
             "expiration as a boolean",
@@ -507,6 +567,13 @@ fn corpus(live: &str, ghost: &str, live_data: &Value, wrong_code: &str) -> Vec<C
     for (label, body, want) in exp_cases {
         cases.push(body_case(g, label, "totp", body, want));
     }
+    cases
+}
+
+/// Create bodies whose `policy` has a wrong type or length, or a control or space character.
+fn create_policies(future: i64) -> Vec<Case> {
+    let mut cases = Vec::new();
+    let g = CREATE_BODY;
     let exp = |policy: Value| json!({"policy": policy, "expiration": future}).to_string();
     let policy_cases: Vec<(&str, String, Want)> = vec![
         (
@@ -591,6 +658,13 @@ fn corpus(live: &str, ghost: &str, live_data: &Value, wrong_code: &str) -> Vec<C
     for (label, body, want) in policy_cases {
         cases.push(body_case(g, label, "totp", body, want));
     }
+    cases
+}
+
+/// Create bodies with broken encodings: surrogates, invalid UTF-8, bad escapes, a BOM.
+fn create_encodings() -> Vec<Case> {
+    let mut cases = Vec::new();
+    let g = CREATE_BODY;
     // Encodings. Go's decoder turns a lone surrogate and invalid UTF-8 into
     // U+FFFD, a valid policy character: only `expiration` is refused.
     let raw_cases: Vec<(&str, Vec<u8>, Want)> = vec![
@@ -653,7 +727,13 @@ fn corpus(live: &str, ghost: &str, live_data: &Value, wrong_code: &str) -> Vec<C
     for (label, body, want) in raw_cases {
         cases.push(body_case(g, label, "totp", body, want));
     }
-    // Structure.
+    cases
+}
+
+/// Create bodies of the wrong shape: duplicate keys, non-objects, truncation, deep nesting.
+fn create_body_shapes(live: &str, future: i64) -> Vec<Case> {
+    let mut cases = Vec::new();
+    let g = CREATE_BODY;
     let nest = |depth: usize| format!("{}{}", "[".repeat(depth), "]".repeat(depth));
     let structure: Vec<(&str, String, Want)> = vec![
         ("duplicate policy, last invalid", format!(r#"{{"policy":"p","policy":"a b","expiration":{future}}}"#), invalid(&[wrong("policy", WS)])),
@@ -661,10 +741,10 @@ fn corpus(live: &str, ghost: &str, live_data: &Value, wrong_code: &str) -> Vec<C
         ("key differing in case", format!(r#"{{"Policy":"p","EXPIRATION":{future}}}"#), invalid(&[missing("policy", MISSING_STR), missing("expiration", MISSING_INT)])),
         ("extra fields with an invalid one", json!({"policy": "p", "expiration": 0, "extra": {"deep": [1, {"x": null}]}, "uuid": live, "created": 1}).to_string(), invalid(&[PAST])),
         ("1 MiB unknown field with an invalid one", json!({"policy": "a b", "expiration": future, "junk": "j".repeat(MIB)}).to_string(), invalid(&[wrong("policy", WS)])),
-        ("empty object", "{}".into(), create_missing.clone()),
-        ("JSON null body", "null".into(), create_missing.clone()),
-        ("empty body", String::new(), create_missing.clone()),
-        ("whitespace body", "  \n\t ".into(), create_missing.clone()),
+        ("empty object", "{}".into(), create_missing()),
+        ("JSON null body", "null".into(), create_missing()),
+        ("empty body", String::new(), create_missing()),
+        ("whitespace body", "  \n\t ".into(), create_missing()),
         ("array body", format!(r#"[{{"policy":"p","expiration":{future}}}]"#), decode_error("json: cannot unmarshal array into Go value of type map[string]interface {}")),
         ("string body", r#""policy""#.into(), decode_error("json: cannot unmarshal string into Go value of type map[string]interface {}")),
         ("number body", "123".into(), decode_error("json: cannot unmarshal number into Go value of type map[string]interface {}")),
@@ -683,6 +763,13 @@ fn corpus(live: &str, ghost: &str, live_data: &Value, wrong_code: &str) -> Vec<C
     for (label, body, want) in structure {
         cases.push(body_case(g, label, "totp", body, want));
     }
+    cases
+}
+
+/// Create bodies sent as other content types, which Vault decodes too.
+fn create_content_types() -> Vec<Case> {
+    let mut cases = Vec::new();
+    let g = CREATE_BODY;
     // The body's content type is not checked.
     let mut plain = body_case(
         g,
@@ -703,8 +790,13 @@ fn corpus(live: &str, ghost: &str, live_data: &Value, wrong_code: &str) -> Vec<C
     );
     form.content_type = Some("application/x-www-form-urlencoded");
     cases.push(form);
+    cases
+}
 
-    // -- 3. redeem --
+/// Redeem bodies with malformed fields, and well-formed ones that must redeem nothing.
+fn redeem_bodies(live: &str, ghost: &str) -> Vec<Case> {
+    let upper = live.to_uppercase();
+    let mut cases = Vec::new();
     let g = "redeem body";
     let redeem: Vec<(&str, Value, Want)> = vec![
         (
@@ -809,8 +901,12 @@ fn corpus(live: &str, ghost: &str, live_data: &Value, wrong_code: &str) -> Vec<C
     for (label, body, want) in redeem {
         cases.push(body_case(g, label, "totp/redeem", body.to_string(), want));
     }
+    cases
+}
 
-    // -- 4. verify --
+/// Verify bodies with malformed fields, and well-formed ones that must verify nothing.
+fn verify_bodies(wrong_code: &str) -> Vec<Case> {
+    let mut cases = Vec::new();
     let g = "verify body";
     let verify: Vec<(&str, Value, Want)> = vec![
         (
@@ -903,8 +999,14 @@ fn corpus(live: &str, ghost: &str, live_data: &Value, wrong_code: &str) -> Vec<C
     for (label, body, want) in verify {
         cases.push(body_case(g, label, "totp/verify", body.to_string(), want));
     }
+    cases
+}
 
-    // -- 5. list parameters --
+/// List's `limit` and `after` at their edges, and fields that list and tidy must ignore.
+fn list_and_tidy_parameters(live: &str, live_data: &Value) -> Vec<Case> {
+    let list_data = list_answer(live, live_data);
+    let tidy_data = tidy_answer();
+    let mut cases = Vec::new();
     let g = "list query";
     for (label, query, want) in [
         (
@@ -970,11 +1072,12 @@ fn corpus(live: &str, ghost: &str, live_data: &Value, wrong_code: &str) -> Vec<C
         ),
         r#"{"x":{"y":[1,2,3]}}"#,
     ));
+    cases
+}
 
-    // -- 6. path tricks --
-    let g = "path";
-    let long = "a".repeat(8 * 1024);
-    let path_cases: Vec<(&'static str, String, String, Want)> = vec![
+/// Dot segments and doubled slashes: Go cleans raw ones (307), Vault refuses escaped ones.
+fn dot_and_slash_paths(live: &str) -> Vec<Case> {
+    path_cases(vec![
         (
             "GET",
             "dot-dot out of totp".into(),
@@ -1023,6 +1126,14 @@ fn corpus(live: &str, ghost: &str, live_data: &Value, wrong_code: &str) -> Vec<C
             "totp/..%2ftidy".into(),
             vault(400, "relative paths not supported"),
         ),
+    ])
+}
+
+/// Entry paths whose uuid segment is not canonical or has more after it: a bad uuid.
+fn non_canonical_uuid_paths(live: &str) -> Vec<Case> {
+    let upper = live.to_uppercase();
+    let long = "a".repeat(8 * 1024);
+    path_cases(vec![
         (
             "GET",
             "trailing slash after the live uuid".into(),
@@ -1125,6 +1236,12 @@ fn corpus(live: &str, ghost: &str, live_data: &Value, wrong_code: &str) -> Vec<C
             "totp/verify/".into(),
             invalid(&[BAD_UUID]),
         ),
+    ])
+}
+
+/// Percent-escaped paths and the plain paths they decode to, which answer alike.
+fn percent_decoded_paths(ghost: &str) -> Vec<Case> {
+    path_cases(vec![
         // Percent escapes are decoded before routing: these are the plain paths.
         (
             "GET",
@@ -1162,6 +1279,12 @@ fn corpus(live: &str, ghost: &str, live_data: &Value, wrong_code: &str) -> Vec<C
             "totp/%7Buuid%7D".into(),
             invalid(&[BAD_UUID]),
         ),
+    ])
+}
+
+/// Paths the plugin does not serve: case variants, tidy/ and below, unknown names, the root.
+fn tidy_and_unknown_paths() -> Vec<Case> {
+    path_cases(vec![
         (
             "GET",
             "upper-case TOTP".into(),
@@ -1199,6 +1322,12 @@ fn corpus(live: &str, ghost: &str, live_data: &Value, wrong_code: &str) -> Vec<C
             "totpx/redeem".into(),
             unsupported_path(),
         ),
+    ])
+}
+
+/// Control characters, raw spaces and bad escapes in the path: a bare 400 before routing.
+fn control_character_paths(live: &str) -> Vec<Case> {
+    path_cases(vec![
         (
             "GET",
             "escaped NUL".into(),
@@ -1235,6 +1364,12 @@ fn corpus(live: &str, ghost: &str, live_data: &Value, wrong_code: &str) -> Vec<C
             "totp/%ZZ".into(),
             Want::Text(400, "400 Bad Request"),
         ),
+    ])
+}
+
+/// Invalid UTF-8 in the path, escaped or raw: a string gRPC cannot carry to the plugin.
+fn invalid_utf8_paths(live: &str) -> Vec<Case> {
+    let mut cases = path_cases(vec![
         // Invalid UTF-8 in the path: OpenBao cannot hand it to the plugin
         // (gRPC strings must be UTF-8) and answers 500 itself.
         (
@@ -1255,14 +1390,16 @@ fn corpus(live: &str, ghost: &str, live_data: &Value, wrong_code: &str) -> Vec<C
                 "rpc error: code = Internal desc = grpc: error while marshaling: string field contains invalid UTF-8",
             ),
         ),
-    ];
-    for (method, label, target, want) in path_cases {
-        cases.push(case(g, label, method, format!("auth/ratls/{target}"), want));
-    }
+    ]);
+    let g = PATH;
     cases.push(case(g, "raw invalid UTF-8 byte", "GET", b"auth/ratls/totp/\xff".to_vec(),
         vault(500, "rpc error: code = Internal desc = grpc: error while marshaling: string field contains invalid UTF-8")));
+    cases
+}
 
-    // -- 7. authentication --
+/// Requests with no token or a bogus one: each must be denied.
+fn unauthenticated_requests(live: &str) -> Vec<Case> {
+    let mut cases = Vec::new();
     let g = "token";
     for (label, method, target, token) in [
         (
@@ -1492,7 +1629,7 @@ fn hostile_inputs_answer_exactly_and_change_nothing() {
         cases.len(),
         failures.join("\n")
     );
-    assert!(cases.len() >= 60, "only {} cases", cases.len());
+    assert_eq!(cases.len(), 240, "the corpus is 240 inputs");
     // The live entry is still there and still readable.
     let resp = bao.get(&format!("auth/ratls/totp/{live}"));
     assert_eq!(resp.status, 200, "{resp:?}");
