@@ -21,12 +21,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+use base64::Engine as _;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 use serde_json::{Map, Value, json};
 use vault_plugin_auth_ratls::backend::{INFO, RatlsBackend};
-use vault_plugin_auth_ratls::domain::EntryId;
 use vault_plugin_auth_ratls::domain::code::{PERIOD, current_code};
+use vault_plugin_auth_ratls::domain::{EntryId, MountKey};
 use vault_plugin_auth_ratls::pb::backend as pb;
 use vault_plugin_auth_ratls::protocol::server::dispatch;
 use vault_plugin_auth_ratls::protocol::{
@@ -39,15 +40,20 @@ const MAX_TTL: i64 = MAX_LEASE_TTL.as_secs() as i64;
 
 /// Cases per property in `make test` (debug build) when `PROPTEST_CASES` is unset.
 const FUZZ_DEFAULT_CASES: u32 = 1_500;
-/// A live entry of policy `fuzz-live`.
+/// A live entry of policy `fuzz-live`, and its accessor.
 const LIVE: &str = "5c0f9684-9291-40a3-92b9-73456a93357c";
+const LIVE_ACCESSOR: &str = "9a1c3e5f-7b2d-4c6e-8f0a-1b3d5f7a9c2e";
 const LIVE_POLICY: &str = "fuzz-live";
 /// An entry that expired 5 s before `NOW` (tidy removes it).
 const EXPIRED: &str = "0e9b3f4c-3f1e-4f7a-8d2b-6a1c9e2f4b10";
+const EXPIRED_ACCESSOR: &str = "2b4d6f8a-1c3e-4a5b-9d7f-0e2c4a6b8d1f";
 const EXPIRED_POLICY: &str = "fuzz-old";
 /// A live entry whose current step was already accepted by verify.
 const USED: &str = "f47ac10b-58cc-4372-a567-0e02b2c3d479";
+const USED_ACCESSOR: &str = "7e9f1a3b-5c7d-4e9f-a1b3-c5d7e9f1a3b5";
 const USED_POLICY: &str = "fuzz-used";
+/// The seeded mount key.
+const KEY: [u8; 32] = [9; 32];
 /// No answer may exceed this plus twice the request's size.
 const ANSWER_BOUND: usize = 128 * 1024;
 
@@ -63,25 +69,52 @@ fn used_code() -> String {
     current_code(&EntryId::parse(USED).unwrap(), NOW).code
 }
 
-/// The seeded storage: three entries with their index keys, and a replay
-/// record for `USED` at the current step.
+fn mount_key() -> MountKey {
+    MountKey::from_bytes(&KEY).unwrap()
+}
+
+/// Storage keys of the entry with uuid `id` in layout v2 (replay record
+/// included), given its accessor and policy.
+fn entry_keys(id: &str, accessor: &str, policy: &str) -> Vec<String> {
+    let (grant, sealed) = mount_key().seal(&EntryId::parse(id).unwrap());
+    vec![
+        format!("accessor/{accessor}"),
+        format!("by-policy/{}/{grant}.{sealed}", hex(policy)),
+        format!("grant/{grant}"),
+        format!("replay/{grant}"),
+    ]
+}
+
+/// The seeded storage in layout v2: the mount key and layout record, three
+/// entries with their accessor records and index keys, and a replay record
+/// for `USED` at the current step.
 fn seeded() -> BTreeMap<String, Vec<u8>> {
     let mut keys = BTreeMap::new();
-    for (id, policy, expiration) in [
-        (LIVE, LIVE_POLICY, NOW + 600),
-        (EXPIRED, EXPIRED_POLICY, NOW - 5),
-        (USED, USED_POLICY, NOW + 600),
+    let key = base64::engine::general_purpose::STANDARD.encode(KEY);
+    keys.insert(
+        "meta/key".into(),
+        json!({"key": key}).to_string().into_bytes(),
+    );
+    keys.insert("meta/layout".into(), br#"{"version":2}"#.to_vec());
+    for (id, accessor, policy, expiration) in [
+        (LIVE, LIVE_ACCESSOR, LIVE_POLICY, NOW + 600),
+        (EXPIRED, EXPIRED_ACCESSOR, EXPIRED_POLICY, NOW - 5),
+        (USED, USED_ACCESSOR, USED_POLICY, NOW + 600),
     ] {
-        let entry =
-            json!({"uuid": id, "created": NOW - 60, "expiration": expiration, "policy": policy});
-        keys.insert(format!("totp/{id}"), entry.to_string().into_bytes());
-        keys.insert(format!("policy/{}/{id}", hex(policy)), Vec::new());
+        let [accessor_key, index_key, grant_key, _] =
+            <[String; 4]>::try_from(entry_keys(id, accessor, policy)).unwrap();
+        let entry = json!({"uuid": id, "accessor": accessor, "created": NOW - 60, "expiration": expiration, "policy": policy});
+        keys.insert(grant_key.clone(), entry.to_string().into_bytes());
+        let grant = grant_key.strip_prefix("grant/").unwrap();
+        keys.insert(
+            accessor_key,
+            json!({"grant": grant}).to_string().into_bytes(),
+        );
+        keys.insert(index_key, Vec::new());
     }
     let step = u64::try_from(NOW).unwrap() / PERIOD;
-    keys.insert(
-        format!("used/{USED}"),
-        json!({"last_step": step}).to_string().into_bytes(),
-    );
+    let replay = entry_keys(USED, USED_ACCESSOR, USED_POLICY).pop().unwrap();
+    keys.insert(replay, json!({"last_step": step}).to_string().into_bytes());
     keys
 }
 
@@ -125,11 +158,42 @@ enum Outcome {
     NoResponse,
 }
 
+/// The keys in `keys` of the entry whose uuid is `id`, if it is stored.
 fn uuid_keys(id: &str, keys: &BTreeMap<String, Vec<u8>>) -> Vec<String> {
-    keys.keys()
-        .filter(|k| k.ends_with(&format!("/{id}")))
-        .cloned()
+    let Ok(parsed) = EntryId::parse(id) else {
+        return Vec::new();
+    };
+    let grant = mount_key().grant_id(&parsed);
+    let Some(entry) = keys
+        .get(&format!("grant/{grant}"))
+        .and_then(|v| serde_json::from_slice::<Value>(v).ok())
+    else {
+        return Vec::new();
+    };
+    let (accessor, policy) = (
+        entry["accessor"].as_str().unwrap_or_default(),
+        entry["policy"].as_str().unwrap_or_default(),
+    );
+    entry_keys(id, accessor, policy)
+        .into_iter()
+        .filter(|k| keys.contains_key(k))
         .collect()
+}
+
+/// The uuid of the stored entry with this accessor.
+fn uuid_of_accessor(accessor: &str, keys: &BTreeMap<String, Vec<u8>>) -> Option<String> {
+    keys.iter()
+        .filter(|(k, _)| k.starts_with("grant/"))
+        .filter_map(|(_, v)| serde_json::from_slice::<Value>(v).ok())
+        .find(|e| e["accessor"] == accessor)
+        .and_then(|e| e["uuid"].as_str().map(str::to_owned))
+}
+
+/// Whether `text` shows a seeded uuid, in any of its forms.
+fn shows_a_seeded_uuid(text: &str) -> bool {
+    [LIVE, EXPIRED, USED]
+        .iter()
+        .any(|id| text.contains(id) || text.contains(&id.replace('-', "")))
 }
 
 fn fail<T>(message: String) -> Result<T, TestCaseError> {
@@ -283,6 +347,12 @@ async fn check_case(
         Ok(Value::Object(_)) => {}
         _ => return fail("wire data is not a JSON object".into()),
     }
+    // No answer shows a stored entry's uuid (a create shows only its own;
+    // help echoes the path the caller sent).
+    let shown = format!("{}{:?}", wire.data, response.raw_body());
+    if operation != Operation::Help && shows_a_seeded_uuid(&shown) {
+        return fail(format!("an answer shows a uuid: {shown:.300}"));
+    }
 
     if response.raw_status().is_some() {
         let status = check_raw(&response, healthy).map_err(TestCaseError::fail)?;
@@ -306,13 +376,15 @@ async fn check_case(
                 .as_str()
                 .ok_or("no uuid")
                 .map_err(TestCaseError::fail)?;
+            let accessor = answer["accessor"].as_str().unwrap_or_default();
             let policy = answer["policy"].as_str().unwrap_or_default();
             let added: Vec<&String> = after.keys().filter(|k| !before.contains_key(*k)).collect();
-            let expected = [format!("policy/{}/{id}", hex(policy)), format!("totp/{id}")];
-            if added != expected.iter().collect::<Vec<_>>() || after.len() != before.len() + 2 {
+            let mut expected = entry_keys(id, accessor, policy);
+            expected.pop(); // no replay record yet
+            if added != expected.iter().collect::<Vec<_>>() || after.len() != before.len() + 3 {
                 return fail(format!("create wrote {added:?}, expected {expected:?}"));
             }
-            let stored: Value = serde_json::from_slice(&after[&expected[1]]).unwrap();
+            let stored: Value = serde_json::from_slice(&after[&expected[2]]).unwrap();
             let mut shown = answer.clone();
             shown.as_object_mut().unwrap().remove("otpauth_url");
             if stored != shown {
@@ -331,6 +403,29 @@ async fn check_case(
                 return fail(format!("delete left keys of {id}"));
             }
             "delete"
+        }
+        "ratls-delete-totp-by-accessor" => {
+            let accessor = path.strip_prefix("totp/accessor/").unwrap_or_default();
+            let removed = uuid_of_accessor(accessor, &before)
+                .map(|id| uuid_keys(&id, &before))
+                .unwrap_or_default();
+            check_transition("delete", &before, &after, &removed)?;
+            if uuid_of_accessor(accessor, &after).is_some() {
+                return fail(format!("delete left the entry of {accessor}"));
+            }
+            "delete by accessor"
+        }
+        "ratls-read-totp-by-accessor" => {
+            unchanged("read by accessor")?;
+            "read by accessor"
+        }
+        "ratls-read-totp-code-by-accessor" => {
+            unchanged("code by accessor")?;
+            "code by accessor"
+        }
+        "ratls-lookup-totp" => {
+            unchanged("lookup")?;
+            "lookup"
         }
         "ratls-redeem-totp" => {
             if answer == json!({"valid": true}) {
@@ -356,7 +451,7 @@ async fn check_case(
                     .map(|(k, _)| k)
                     .collect();
                 if changed.len() != 1
-                    || !changed[0].starts_with("used/")
+                    || !changed[0].starts_with("replay/")
                     || after.len() > before.len() + 1
                 {
                     return fail(format!("verify wrote {changed:?}"));
@@ -411,7 +506,7 @@ fn check_transition(
     for (key, value) in after {
         match before.get(key) {
             Some(old) if old == value => {}
-            _ if what == "verify" && key.starts_with("used/") => {}
+            _ if what == "verify" && key.starts_with("replay/") => {}
             _ => return fail(format!("{what} wrote {key}")),
         }
     }
@@ -443,6 +538,8 @@ fn uuid_like() -> BoxedStrategy<String> {
         4 => Just(LIVE.to_owned()),
         2 => Just(USED.to_owned()),
         2 => Just(EXPIRED.to_owned()),
+        // An accessor where a uuid belongs.
+        1 => prop::sample::select(vec![LIVE_ACCESSOR, USED_ACCESSOR, EXPIRED_ACCESSOR]).prop_map(str::to_owned),
         2 => any::<u128>().prop_map(|n| uuid::Uuid::from_u128(n).to_string()),
         1 => Just(LIVE.to_uppercase()),
         1 => Just(format!("{{{LIVE}}}")),
@@ -453,9 +550,18 @@ fn uuid_like() -> BoxedStrategy<String> {
     .boxed()
 }
 
+fn accessor_like() -> BoxedStrategy<String> {
+    prop_oneof![
+        4 => prop::sample::select(vec![LIVE_ACCESSOR, USED_ACCESSOR, EXPIRED_ACCESSOR]).prop_map(str::to_owned),
+        // A uuid where an accessor belongs, and other near misses.
+        3 => uuid_like(),
+    ]
+    .boxed()
+}
+
 fn segment() -> BoxedStrategy<String> {
     prop_oneof![
-        6 => prop::sample::select(vec!["totp", "redeem", "verify", "code", "tidy"]).prop_map(str::to_owned),
+        6 => prop::sample::select(vec!["totp", "redeem", "verify", "code", "tidy", "accessor", "lookup"]).prop_map(str::to_owned),
         3 => uuid_like(),
         1 => prop::sample::select(vec!["", ".", "..", "%2F", "TOTP", "totp ", "*", "+", "(?P<x>)", "\u{0}", "\u{fffd}"]).prop_map(str::to_owned),
         1 => "[a-z0-9-]{0,12}",
@@ -467,9 +573,11 @@ fn segment() -> BoxedStrategy<String> {
 fn path() -> BoxedStrategy<String> {
     prop_oneof![
         // The real shapes, with the uuid part fuzzed.
-        3 => prop::sample::select(vec!["totp", "totp/", "totp/redeem", "totp/verify", "tidy", ""]).prop_map(str::to_owned),
+        3 => prop::sample::select(vec!["totp", "totp/", "totp/redeem", "totp/verify", "totp/lookup", "totp/accessor", "totp/accessor/", "tidy", ""]).prop_map(str::to_owned),
         3 => uuid_like().prop_map(|u| format!("totp/{u}")),
         2 => uuid_like().prop_map(|u| format!("totp/{u}/code")),
+        2 => accessor_like().prop_map(|a| format!("totp/accessor/{a}")),
+        1 => accessor_like().prop_map(|a| format!("totp/accessor/{a}/code")),
         // Anything made of plausible and junk segments.
         3 => (prop::collection::vec(segment(), 1..5), any::<bool>())
             .prop_map(|(segments, slash)| format!("{}{}", segments.join("/"), if slash { "/" } else { "" })),
@@ -481,7 +589,7 @@ fn path() -> BoxedStrategy<String> {
 fn field_name() -> BoxedStrategy<String> {
     prop_oneof![
         8 => prop::sample::select(vec![
-            "policy", "expiration", "uuid", "code", "created", "after", "limit",
+            "policy", "expiration", "uuid", "code", "created", "after", "limit", "accessor",
         ])
         .prop_map(str::to_owned),
         1 => prop::sample::select(vec!["Policy", "policy ", "", "http_status_code", "otpauth_url", "\u{0}"]).prop_map(str::to_owned),
@@ -644,17 +752,48 @@ fn plausible() -> BoxedStrategy<(String, String, String)> {
             )
         })
         .boxed();
+    let accessor_value = || -> BoxedStrategy<Value> {
+        prop_oneof![4 => accessor_like().prop_map(Value::from), 1 => json_value()].boxed()
+    };
     let verify: BoxedStrategy<Shape> = (
         field("policy", policy_value()),
         field("code", code_value()),
+        prop_oneof![2 => Just(None), 1 => field("accessor", accessor_value())],
         extra(),
     )
-        .prop_map(|(p, c, x)| {
+        .prop_map(|(p, c, a, x)| {
             (
                 "update".into(),
                 "totp/verify".into(),
-                with_fields(vec![p, c], x),
+                with_fields(vec![p, c, a], x),
             )
+        })
+        .boxed();
+    let lookup: BoxedStrategy<Shape> = (field("uuid", uuid_value()), extra())
+        .prop_map(|(u, x)| {
+            (
+                "update".into(),
+                "totp/lookup".into(),
+                with_fields(vec![u], x),
+            )
+        })
+        .boxed();
+    let by_accessor: BoxedStrategy<Shape> = (
+        prop::sample::select(vec!["read", "delete", "read-code"]),
+        accessor_like(),
+        extra(),
+    )
+        .prop_map(|(op, a, x)| match op {
+            "read-code" => (
+                "read".to_owned(),
+                format!("totp/accessor/{a}/code"),
+                with_fields(vec![], x),
+            ),
+            op => (
+                op.to_owned(),
+                format!("totp/accessor/{a}"),
+                with_fields(vec![], x),
+            ),
         })
         .boxed();
     let entry: BoxedStrategy<Shape> = (
@@ -683,6 +822,8 @@ fn plausible() -> BoxedStrategy<(String, String, String)> {
         3 => create,
         2 => redeem,
         2 => verify,
+        1 => lookup,
+        1 => by_accessor,
         1 => entry,
         1 => code,
         1 => list,

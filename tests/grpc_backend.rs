@@ -165,14 +165,11 @@ async fn mount_lifecycle_create_and_delete() {
         .unwrap()
         .into_inner();
     let paths = special.paths.unwrap();
-    assert_eq!(paths.seal_wrap_storage, ["totp/", "policy/", "used/"]);
+    assert_eq!(
+        paths.seal_wrap_storage,
+        ["meta/", "grant/", "accessor/", "by-policy/", "replay/"]
+    );
     assert!(paths.unauthenticated.is_empty());
-    let init = backend
-        .initialize(pb::InitializeArgs {})
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(init.err, None);
 
     // Existence check on `totp` makes PUT a `create`; none elsewhere.
     let check = |path: &str| pb::HandleExistenceCheckArgs {
@@ -194,11 +191,24 @@ async fn mount_lifecycle_create_and_delete() {
         .unwrap()
         .into_inner();
     assert_eq!((reply.check_found, reply.exists), (false, false));
-    let calls_before_create = plugin.broker.state.calls.lock().unwrap().len();
+    let calls_before_initialize = plugin.broker.state.calls.lock().unwrap().len();
     assert_eq!(
-        calls_before_create, 0,
+        calls_before_initialize, 0,
         "setup and existence checks must not touch storage"
     );
+    // Initialize prepares the layout: the mount key and the layout record.
+    let init = backend
+        .initialize(pb::InitializeArgs {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(init.err, None);
+    assert_eq!(plugin.broker.state.keys(), ["meta/key", "meta/layout"]);
+    let entry_keys = || {
+        let mut keys = plugin.broker.state.keys();
+        keys.retain(|k| !k.starts_with("meta/"));
+        keys
+    };
 
     let expiration = now() + 600;
     let body =
@@ -220,13 +230,18 @@ async fn mount_lifecycle_create_and_delete() {
     assert_eq!(entry["expiration"], expiration);
     assert_eq!(entry["policy"], "text");
     assert!((entry["created"].as_i64().unwrap() - now()).abs() <= 2);
-    let key = format!("totp/{uuid}");
-    assert_eq!(
-        plugin.broker.state.keys(),
-        [format!("policy/74657874/{uuid}"), key.clone()]
+    let accessor = entry["accessor"].as_str().unwrap().to_owned();
+    let keys = entry_keys();
+    assert_eq!(keys.len(), 3, "{keys:?}");
+    assert_eq!(keys[0], format!("accessor/{accessor}"));
+    assert!(keys[1].starts_with("by-policy/74657874/"));
+    assert!(keys[2].starts_with("grant/"));
+    assert!(
+        keys.iter().all(|k| !k.contains(&uuid)),
+        "no key holds the uuid"
     );
     let stored: Value =
-        serde_json::from_slice(&plugin.broker.state.entries.lock().unwrap()[&key]).unwrap();
+        serde_json::from_slice(&plugin.broker.state.entries.lock().unwrap()[&keys[2]]).unwrap();
     assert_eq!(stored, entry);
 
     for _ in 0..2 {
@@ -234,7 +249,7 @@ async fn mount_lifecycle_create_and_delete() {
             .request("delete", &format!("totp/{uuid}"), "null")
             .await;
         assert_eq!(data(&reply), json!({}));
-        assert!(plugin.broker.state.keys().is_empty());
+        assert!(entry_keys().is_empty());
     }
 
     // Cleanup drops the instance; the host would call Setup again.
@@ -364,7 +379,8 @@ async fn setup_waits_for_a_late_announcement() {
     let body = json!({"policy": "p", "expiration": now() + 60}).to_string();
     let entry = data(&plugin.request("create", "totp", &body).await);
     assert_eq!(entry["policy"], "p");
-    assert_eq!(plugin.broker.state.keys().len(), 2);
+    // The mount key and layout record, then the entry, accessor and index.
+    assert_eq!(plugin.broker.state.keys().len(), 5);
 }
 
 #[tokio::test]

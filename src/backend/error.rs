@@ -104,6 +104,24 @@ impl ApiError {
         }
     }
 
+    /// No live entry answers to the accessor.
+    pub fn accessor_not_found() -> Self {
+        Self {
+            status: 404,
+            message: "No TOTP entry with this accessor exists: it was never created, or it was deleted, redeemed or has expired.".into(),
+            errors: BTreeMap::new(),
+        }
+    }
+
+    /// The mount's data is being moved to the current storage layout.
+    pub fn migrating() -> Self {
+        Self {
+            status: 503,
+            message: "This mount's TOTP entries are being migrated to the current storage layout; nothing was changed. Retry in a few seconds.".into(),
+            errors: BTreeMap::new(),
+        }
+    }
+
     /// The host's storage or system view failed. True whatever the request
     /// had written before: the plugin orders its writes so that a partial
     /// change never grants more than before.
@@ -166,6 +184,16 @@ impl HandlerError {
                 tracing::error!(error = %detail, "a call to the host failed");
                 Ok(ApiError::host_unavailable().into_response())
             }
+        }
+    }
+}
+
+impl HandlerError {
+    /// The mount's own records could not be read or made.
+    pub(super) fn from_meta(error: super::store::meta::MetaError) -> Self {
+        match error {
+            super::store::meta::MetaError::Storage(error) => error.into(),
+            other => Self::Host(other.to_string()),
         }
     }
 }

@@ -4,7 +4,7 @@ use serde_json::{Map, Value};
 
 use super::{ApiError, FieldError};
 use crate::domain::code::is_well_formed;
-use crate::domain::{EntryId, PolicyName, Refusal};
+use crate::domain::{Accessor, EntryId, PolicyName, Refusal};
 use crate::protocol::fields;
 
 /// A required policy name in the body.
@@ -24,6 +24,21 @@ pub(super) fn entry_id(text: Option<&Value>) -> Result<EntryId, FieldError> {
         return Err(FieldError::missing("uuid", "a string"));
     }
     EntryId::parse(text).map_err(|p| FieldError::invalid("uuid", p))
+}
+
+/// A required accessor, from the path (`Some(capture)`) or the body.
+pub(super) fn accessor(value: Option<&Value>) -> Result<Accessor, FieldError> {
+    let value = value.ok_or_else(|| FieldError::missing("accessor", "a string"))?;
+    let text = fields::string(value).map_err(|p| FieldError::wrong_type("accessor", p))?;
+    if text.is_empty() {
+        return Err(FieldError::missing("accessor", "a string"));
+    }
+    Accessor::parse(text).map_err(|p| FieldError::invalid("accessor", p))
+}
+
+/// An optional accessor in the body.
+pub(super) fn optional_accessor(data: &Map<String, Value>) -> Result<Option<Accessor>, FieldError> {
+    data.get("accessor").map(|v| accessor(Some(v))).transpose()
 }
 
 /// A required six-digit code, as a string (a JSON number would lose
@@ -73,5 +88,19 @@ pub(super) fn both<A, B>(
     match (a, b) {
         (Ok(a), Ok(b)) => Ok((a, b)),
         (a, b) => Err(ApiError::invalid([a.err(), b.err()].into_iter().flatten())),
+    }
+}
+
+/// Three fields' results: all values, or a 400 naming every field at fault.
+pub(super) fn three<A, B, C>(
+    a: Result<A, FieldError>,
+    b: Result<B, FieldError>,
+    c: Result<C, FieldError>,
+) -> Result<(A, B, C), ApiError> {
+    match (a, b, c) {
+        (Ok(a), Ok(b), Ok(c)) => Ok((a, b, c)),
+        (a, b, c) => Err(ApiError::invalid(
+            [a.err(), b.err(), c.err()].into_iter().flatten(),
+        )),
     }
 }

@@ -19,8 +19,11 @@ macro_rules! handler {
 
 mod error;
 mod input;
+mod layout;
 mod locks;
+mod path_accessor;
 mod path_code;
+mod path_lookup;
 mod path_redeem;
 mod path_tidy;
 mod path_totp;
@@ -39,17 +42,20 @@ use crate::protocol::{
     BackendDeps, BackendInfo, BackendType, Error, License, LogicalBackend, Response, SpecialPaths,
     Storage, SystemView,
 };
+use layout::Layout;
 use locks::KeyedLocks;
-use store::EntryStore;
+use store::Grants;
 
 /// The version reported to the host (`logical.PluginVersion`): `v` + crate version.
 pub const PLUGIN_VERSION: &str = concat!("v", env!("CARGO_PKG_VERSION"));
 
 const BACKEND_HELP: &str = "
 The RA-TLS auth method keeps TOTP entries: time-limited, one-time grants that
-allow updates of one policy. Each entry is named by a random uuid, which is
-also the secret (an RFC 6238 shared secret as well); entries live only in
-Vault's encrypted storage.
+allow updates of one policy. Each entry has a random uuid, which is the grant
+itself (and its RFC 6238 shared secret): it appears only in the create
+response and in what its holder sends. Operators name entries by their
+accessor, a second random UUID that grants nothing. Entries live only in
+Vault's encrypted storage, under keys that reveal no uuid.
 ";
 
 /// Everything the host can learn about this backend without calling a
@@ -67,6 +73,9 @@ pub static INFO: BackendInfo<RatlsBackend> = BackendInfo {
     paths: &[
         path_totp::TOTP,
         path_totp::TOTP_LIST,
+        path_lookup::LOOKUP,
+        path_accessor::ACCESSOR,
+        path_accessor::ACCESSOR_CODE,
         path_redeem::REDEEM,
         path_verify::VERIFY,
         path_code::CODE,
@@ -76,12 +85,7 @@ pub static INFO: BackendInfo<RatlsBackend> = BackendInfo {
     special_paths: SpecialPaths {
         unauthenticated: &[],
         local_storage: &[],
-        // Every key holds or reveals a secret uuid.
-        seal_wrap_storage: &[
-            store::ENTRY_PREFIX,
-            store::POLICY_INDEX_PREFIX,
-            store::REPLAY_PREFIX,
-        ],
+        seal_wrap_storage: store::SEAL_WRAPPED,
     },
 };
 
@@ -92,7 +96,7 @@ const ROLLBACK_TIDY_INTERVAL: Duration = Duration::from_secs(5 * 60);
 /// host's storage, so the process may be killed at any moment; the fields
 /// here only coordinate requests in flight.
 pub struct RatlsBackend {
-    store: EntryStore,
+    layout: Layout,
     system_view: Arc<dyn SystemView>,
     clock: Arc<dyn Clock>,
     /// Makes redeem and verify read-check-write sequences atomic, per policy.
@@ -112,13 +116,20 @@ impl RatlsBackend {
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
-            store: EntryStore::new(storage),
+            layout: Layout::new(storage),
             system_view,
             clock,
             locks: KeyedLocks::new(),
             last_rollback_tidy: Mutex::new(None),
             tidying: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// The mount's entries, once its data is in the current layout.
+    async fn grants(&self) -> Result<Grants, HandlerError> {
+        self.layout
+            .grants(self.system_view.as_ref(), &self.clock)
+            .await
     }
 
     /// Whether a rollback should tidy now, recording that it does.
@@ -155,6 +166,24 @@ impl LogicalBackend for RatlsBackend {
         )
     }
 
+    async fn initialize(&self) -> Result<(), Error> {
+        // Prepares the layout (and starts a migration) before the first
+        // request; a failure here is retried by that request.
+        match self.grants().await {
+            Ok(_) => {}
+            Err(HandlerError::Api(error)) => {
+                tracing::debug!(message = %error.message, "storage layout not ready yet")
+            }
+            Err(HandlerError::Forward(_)) => {
+                tracing::debug!("this node cannot write; the layout is prepared by the active node")
+            }
+            Err(HandlerError::Host(error)) => {
+                tracing::warn!(error = %error, "cannot prepare the storage layout yet")
+            }
+        }
+        Ok(())
+    }
+
     async fn rollback(&self) -> Result<(), Error> {
         let may_write = match self.system_view.replication_state().await {
             Ok(state) => state.may_write(),
@@ -166,11 +195,16 @@ impl LogicalBackend for RatlsBackend {
         if !may_write || !self.rollback_tidy_due() {
             return Ok(());
         }
+        // Not while the layout cannot be prepared or is migrating: the
+        // migration owns the data then.
+        let Ok(grants) = self.grants().await else {
+            return Ok(());
+        };
         // A tidy already running does this rollback's work.
         let Ok(_tidying) = self.tidying.try_lock() else {
             return Ok(());
         };
-        match self.store.tidy(self.clock.now()).await {
+        match grants.tidy(self.clock.now()).await {
             Ok(report) => tracing::debug!(
                 entries_removed = report.entries_removed,
                 replay_records_removed = report.replay_records_removed,

@@ -1,9 +1,10 @@
-//! `totp/<uuid>/code`: the current RFC 6238 code of an entry.
+//! `totp/<uuid>/code`: the current RFC 6238 code of an entry, by uuid.
 
 use serde_json::{Map, Value};
 
 use super::path_totp::UUID_IN_PATH;
 use super::{ApiError, HandlerError, RatlsBackend, input};
+use crate::domain::TotpEntry;
 use crate::domain::code::{PERIOD, current_code};
 use crate::protocol::{Operation, OperationSpec, PathSpec, Request, Response};
 
@@ -23,7 +24,9 @@ pub(super) const CODE: PathSpec<RatlsBackend> = PathSpec {
 Answers the entry's current code (HMAC-SHA1, 6 digits), its `period` in
 seconds and `expire_time`, the Unix second at which the next code begins.
 The shared secret is the uuid itself, so a workload holding it can compute
-the same codes locally. 404 when no live entry has this uuid.
+the same codes locally. 404 when no live entry has this uuid. This puts the
+uuid into the request path, which audit devices log in clear: operators use
+`totp/accessor/<accessor>/code` instead.
 
     vault read auth/ratls/totp/<uuid>/code
 ",
@@ -33,10 +36,14 @@ the same codes locally. 404 when no live entry has this uuid.
 async fn read_code(backend: &RatlsBackend, request: &Request) -> Result<Response, HandlerError> {
     let id = input::entry_id(request.capture_value("uuid").as_ref())?;
     let now = backend.clock.now();
-    if backend.store.get_live(&id, now).await?.is_none() {
-        return Err(ApiError::entry_not_found().into());
-    }
-    let code = current_code(&id, now);
+    let entry = backend.grants().await?.get_live(&id, now).await?;
+    code_response(entry, now)
+}
+
+/// The current code of a live entry, or 404.
+pub(super) fn code_response(entry: Option<TotpEntry>, now: i64) -> Result<Response, HandlerError> {
+    let entry = entry.ok_or_else(ApiError::entry_not_found)?;
+    let code = current_code(&entry.uuid, now);
     let mut data = Map::new();
     data.insert("code".into(), Value::from(code.code));
     data.insert("period".into(), Value::from(PERIOD));

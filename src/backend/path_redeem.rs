@@ -60,14 +60,15 @@ async fn redeem(backend: &RatlsBackend, request: &Request) -> Result<Response, H
     // two redemptions cannot both see the entry, and a verification of the
     // same entry runs wholly before or after it. (An entry of another policy
     // is never removed here, so the request's policy names the right lock.)
+    let grants = backend.grants().await?;
     let _guard = backend.locks.lock(policy.as_str()).await;
     let now = backend.clock.now();
-    let entry = backend.store.get_live(&id, now).await?;
+    let entry = grants.get_live(&id, now).await?;
     let Some(entry) = entry.filter(|e| e.policy == policy) else {
         tracing::info!(policy = policy.as_str(), "refused a TOTP redemption");
         return Ok(valid(false));
     };
-    backend.store.remove(&entry).await?;
-    tracing::info!(policy = policy.as_str(), "redeemed a TOTP entry");
+    grants.remove(&entry).await?;
+    tracing::info!(accessor = %entry.accessor, policy = policy.as_str(), "redeemed a TOTP entry");
     Ok(valid(true))
 }

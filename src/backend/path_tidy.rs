@@ -19,8 +19,9 @@ pub(super) const TIDY: PathSpec<RatlsBackend> = PathSpec {
     synopsis: "Remove expired entries now.",
     description: "
 Expired entries are never returned, redeemed or verified, whatever the tidy
-state; tidying removes them from storage, with index keys and replay records
-that no longer protect anything. The plugin also tidies on Vault's periodic
+state; tidying removes them from storage, with index keys, accessor records
+and replay records that no longer protect anything, and restores index keys
+and accessor records a crash left unwritten. The plugin also tidies on Vault's periodic
 rollback (at most every few minutes, and only where this node may write).
 Answers what it removed.
 
@@ -30,8 +31,9 @@ Answers what it removed.
 
 /// `update tidy`.
 async fn tidy(backend: &RatlsBackend, _request: &Request) -> Result<Response, HandlerError> {
+    let grants = backend.grants().await?;
     let _tidying = backend.tidying.lock().await;
-    let report = backend.store.tidy(backend.clock.now()).await?;
+    let report = grants.tidy(backend.clock.now()).await?;
     tracing::info!(
         entries_removed = report.entries_removed,
         replay_records_removed = report.replay_records_removed,
@@ -49,6 +51,14 @@ async fn tidy(backend: &RatlsBackend, _request: &Request) -> Result<Response, Ha
     data.insert(
         "index_keys_repaired".into(),
         Value::from(report.index_keys_repaired),
+    );
+    data.insert(
+        "accessor_records_removed".into(),
+        Value::from(report.accessor_records_removed),
+    );
+    data.insert(
+        "accessor_records_repaired".into(),
+        Value::from(report.accessor_records_repaired),
     );
     data.insert(
         "replay_records_removed".into(),

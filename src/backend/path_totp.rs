@@ -81,10 +81,11 @@ pub(super) const TOTP: PathSpec<RatlsBackend> = PathSpec {
     synopsis: "Create TOTP entries.",
     description: "
 A write creates an entry and answers with its `uuid`, `created`, `expiration`
-and `policy`, plus an `otpauth_url` carrying the same secret for
-authenticator apps. The uuid is the grant: whoever holds it may redeem it once
-for the policy until `expiration`, or derive RFC 6238 codes from it. Creating
-requires the `create` capability on this path.
+and `policy`, its `accessor`, and an `otpauth_url` carrying the same secret
+for authenticator apps. The uuid is the grant: whoever holds it may redeem it
+once for the policy until `expiration`, or derive RFC 6238 codes from it.
+This is the only answer that ever shows it; the accessor names the entry
+everywhere else. Creating requires the `create` capability on this path.
 
     vault write auth/ratls/totp policy=my-policy expiration=1767225600
 ",
@@ -97,7 +98,7 @@ pub(super) const TOTP_LIST: PathSpec<RatlsBackend> = PathSpec {
         OperationSpec {
             operation: Operation::List,
             id: "ratls-list-totp",
-            summary: "List the uuids of live TOTP entries.",
+            summary: "List the accessors of live TOTP entries.",
             handler: handler!(list),
         },
         delete_without_uuid_spec("ratls-delete-totp-list-without-uuid"),
@@ -106,14 +107,14 @@ pub(super) const TOTP_LIST: PathSpec<RatlsBackend> = PathSpec {
         FieldSpec {
             name: "after",
             kind: FieldType::String,
-            description: "List only uuids that sort after this one.",
+            description: "List only accessors that sort after this one.",
             required: false,
             in_path: false,
         },
         FieldSpec {
             name: "limit",
             kind: FieldType::Int64,
-            description: "List at most this many uuids (0 or less: all).",
+            description: "List at most this many accessors (0 or less: all).",
             required: false,
             in_path: false,
         },
@@ -121,12 +122,13 @@ pub(super) const TOTP_LIST: PathSpec<RatlsBackend> = PathSpec {
     existence_check: None,
     synopsis: "List TOTP entries.",
     description: "
-Lists the uuids of live (unexpired) entries in `keys`, sorted, with each
-entry's `policy`, `created` and `expiration` in `key_info`. `after` and
-`limit` page through long lists.
+Lists the accessors of live (unexpired) entries in `keys`, sorted, with
+each entry's `policy`, `created` and `expiration` in `key_info`. `after` and
+`limit` page through long lists. Never shows a uuid: use the accessor paths
+to read, delete or get codes of a listed entry.
 
     vault list auth/ratls/totp
-    bao list -after=<uuid> -limit=100 auth/ratls/totp
+    bao list -after=<accessor> -limit=100 auth/ratls/totp
 ",
 };
 
@@ -149,12 +151,15 @@ pub(super) const TOTP_ENTRY: PathSpec<RatlsBackend> = PathSpec {
     ],
     fields: &[UUID_IN_PATH],
     existence_check: None,
-    synopsis: "Read and delete TOTP entries.",
+    synopsis: "Read and delete TOTP entries by uuid.",
     description: "
-A read answers with the entry's fields, or 404 when no live entry has this
-uuid. Deleting revokes the grant; it is idempotent and answers 200 whether or
-not the entry existed. A uuid that is not in canonical form (lower-case,
-hyphenated) answers 400.
+Deleting revokes the grant; it is idempotent and answers 200 whether or not
+the entry existed. A read answers with the entry's `accessor`, `created`,
+`expiration` and `policy` (never the uuid), or 404 when no live entry has
+this uuid. A uuid that is not in canonical form (lower-case, hyphenated)
+answers 400. Both put the uuid into the request path, which audit devices
+log in clear: a holder looks its grant up with `totp/lookup` (uuid in the
+body, which audit devices HMAC), an operator uses `totp/accessor/<accessor>`.
 
     vault read auth/ratls/totp/<uuid>
     vault delete auth/ratls/totp/<uuid>
@@ -186,11 +191,12 @@ async fn create(backend: &RatlsBackend, request: &Request) -> Result<Response, H
     let expiration = read_expiration(backend, &request.data, now).await?;
     let (policy, expiration): (PolicyName, i64) = input::both(policy, expiration)?;
 
+    let grants = backend.grants().await?;
     let entry = TotpEntry::new(policy, expiration, now);
-    backend.store.insert(&entry).await?;
-    tracing::info!(policy = entry.policy.as_str(), expiration = %entry.expiration, "created a TOTP entry");
+    grants.insert(&entry).await?;
+    tracing::info!(accessor = %entry.accessor, policy = entry.policy.as_str(), expiration = %entry.expiration, "created a TOTP entry");
 
-    let mut data = entry.to_json();
+    let mut data = entry.created_json();
     if let Some(url) = otpauth_url(&entry.uuid, &entry.policy) {
         data.insert("otpauth_url".into(), Value::from(url));
     }
@@ -203,7 +209,7 @@ async fn create(backend: &RatlsBackend, request: &Request) -> Result<Response, H
     Ok(response)
 }
 
-/// `list totp/`: live entries, sorted by uuid, paged by `after` and `limit`.
+/// `list totp/`: live entries, sorted by accessor, paged by `after` and `limit`.
 async fn list(backend: &RatlsBackend, request: &Request) -> Result<Response, HandlerError> {
     let after = input::optional_string(&request.data, "after");
     let limit = input::optional_int(&request.data, "limit");
@@ -212,24 +218,28 @@ async fn list(backend: &RatlsBackend, request: &Request) -> Result<Response, Han
         .filter(|l| *l > 0)
         .and_then(|l| usize::try_from(l).ok());
     let now = backend.clock.now();
+    let grants = backend.grants().await?;
 
     let mut keys = Vec::new();
     let mut key_info = Map::new();
-    for id in backend.store.ids().await? {
+    for accessor in grants.accessors().await? {
         if limit.is_some_and(|limit| keys.len() >= limit) {
             break;
         }
-        let text = id.to_canonical();
-        if after.is_some_and(|after| text.as_str() <= after) {
+        let name = accessor.to_string();
+        if after.is_some_and(|after| name.as_str() <= after) {
             continue;
         }
-        let Some(entry) = backend.store.get_live(&id, now).await? else {
+        let Some(entry) = grants.by_accessor(&accessor).await? else {
             continue;
         };
-        let mut info = entry.to_json();
-        info.remove("uuid");
-        key_info.insert(text.clone(), Value::Object(info));
-        keys.push(Value::from(text));
+        if !entry.is_live(now) {
+            continue;
+        }
+        let mut info = entry.public_json();
+        info.remove("accessor");
+        key_info.insert(name.clone(), Value::Object(info));
+        keys.push(Value::from(name));
     }
     let mut data = Map::new();
     // Vault's convention: an empty list has no `keys` and reads as 404.
@@ -240,15 +250,16 @@ async fn list(backend: &RatlsBackend, request: &Request) -> Result<Response, Han
     Ok(Response::with_data(data))
 }
 
-/// `read totp/<uuid>`: the entry, or 404.
+/// `read totp/<uuid>`: the entry without its uuid, or 404.
 async fn read(backend: &RatlsBackend, request: &Request) -> Result<Response, HandlerError> {
     let id = input::entry_id(request.capture_value("uuid").as_ref())?;
     let entry = backend
-        .store
+        .grants()
+        .await?
         .get_live(&id, backend.clock.now())
         .await?
         .ok_or_else(ApiError::entry_not_found)?;
-    Ok(Response::with_data(entry.to_json()))
+    Ok(Response::with_data(entry.public_json()))
 }
 
 /// `delete totp` or `delete totp/` with no uuid in the path.
@@ -259,7 +270,7 @@ async fn delete_without_uuid(_: &RatlsBackend, _: &Request) -> Result<Response, 
 /// `delete totp/<uuid>`: removes the entry if it exists; answers 200 either way.
 async fn delete(backend: &RatlsBackend, request: &Request) -> Result<Response, HandlerError> {
     let id = input::entry_id(request.capture_value("uuid").as_ref())?;
-    backend.store.remove_id(&id).await?;
-    tracing::info!("deleted a TOTP entry if it existed");
+    backend.grants().await?.remove_uuid(&id).await?;
+    tracing::info!("deleted a TOTP entry by uuid if it existed");
     Ok(Response::default())
 }

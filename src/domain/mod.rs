@@ -2,7 +2,11 @@
 
 pub mod clock;
 pub mod code;
+pub mod ids;
+pub mod mount_key;
 pub mod totp;
 
 pub use clock::{Clock, SystemClock};
-pub use totp::{EntryId, PolicyName, Refusal, TotpEntry};
+pub use ids::{Accessor, EntryId};
+pub use mount_key::{GrantId, MountKey, SealedId};
+pub use totp::{PolicyName, Refusal, TotpEntry};

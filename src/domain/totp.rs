@@ -1,12 +1,11 @@
 //! A TOTP entry: a time-limited, one-time grant allowing updates of one
-//! policy. Its uuid is both its name and the secret itself, so it is kept out
-//! of `Debug` output and logs.
+//! policy, and the rules of its fields.
 
-use std::fmt;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
+
+use super::{Accessor, EntryId};
 
 /// Longest policy name accepted.
 pub const MAX_POLICY_LEN: usize = 128;
@@ -20,66 +19,11 @@ pub struct Refusal {
 }
 
 impl Refusal {
-    fn new(short: &'static str, detail: impl Into<String>) -> Self {
+    pub(super) fn new(short: &'static str, detail: impl Into<String>) -> Self {
         Self {
             short,
             detail: detail.into(),
         }
-    }
-}
-
-/// An entry's uuid: a random (v4) UUID in canonical lower-case hyphenated form.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct EntryId(Uuid);
-
-impl EntryId {
-    /// A fresh id from the operating system's CSPRNG.
-    pub fn generate() -> Self {
-        Self(Uuid::new_v4())
-    }
-
-    /// Accepts only the canonical form (36 characters, lower-case hex,
-    /// hyphens at 8-4-4-4-12), so that every id has exactly one spelling and
-    /// one storage key.
-    pub fn parse(text: &str) -> Result<Self, Refusal> {
-        let invalid = || {
-            Refusal::new(
-                "must be a UUID",
-                "must be a UUID in canonical form (36 lower-case hexadecimal characters and hyphens)",
-            )
-        };
-        let uuid = Uuid::try_parse(text).map_err(|_| invalid())?;
-        let mut canonical = Uuid::encode_buffer();
-        if uuid.hyphenated().encode_lower(&mut canonical) != text {
-            return Err(invalid());
-        }
-        Ok(Self(uuid))
-    }
-
-    /// The canonical text.
-    pub fn to_canonical(&self) -> String {
-        self.0.hyphenated().to_string()
-    }
-}
-
-impl fmt::Debug for EntryId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("EntryId(<redacted>)")
-    }
-}
-
-impl TryFrom<String> for EntryId {
-    type Error = String;
-
-    fn try_from(text: String) -> Result<Self, Self::Error> {
-        Self::parse(&text).map_err(|p| p.detail)
-    }
-}
-
-impl From<EntryId> for String {
-    fn from(id: EntryId) -> Self {
-        id.to_canonical()
     }
 }
 
@@ -150,6 +94,7 @@ pub fn check_expiration(expiration: i64, now: i64, max_ttl: Duration) -> Result<
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TotpEntry {
     pub uuid: EntryId,
+    pub accessor: Accessor,
     /// Unix seconds.
     pub created: i64,
     /// Unix seconds; the entry is void from this second on.
@@ -158,25 +103,42 @@ pub struct TotpEntry {
 }
 
 impl TotpEntry {
-    /// A new entry created at `now` with a fresh id.
+    /// A new entry created at `now` with a fresh uuid and accessor.
     pub fn new(policy: PolicyName, expiration: i64, now: i64) -> Self {
         Self {
             uuid: EntryId::generate(),
+            accessor: Accessor::generate(),
             created: now,
             expiration,
             policy,
         }
     }
 
-    /// The documented fields as a JSON object: the stored form and the
-    /// response body alike.
-    pub fn to_json(&self) -> serde_json::Map<String, serde_json::Value> {
+    /// What anyone allowed to see the entry may see: every field but the uuid.
+    pub fn public_json(&self) -> serde_json::Map<String, serde_json::Value> {
         let mut map = serde_json::Map::new();
-        map.insert("uuid".into(), self.uuid.to_canonical().into());
+        map.insert("accessor".into(), self.accessor.to_string().into());
         map.insert("created".into(), self.created.into());
         map.insert("expiration".into(), self.expiration.into());
         map.insert("policy".into(), self.policy.as_str().into());
         map
+    }
+
+    /// The create response: the source API's `{uuid, created, expiration,
+    /// policy}` plus the accessor. The only answer that holds the uuid.
+    pub fn created_json(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut map = serde_json::Map::new();
+        map.insert("uuid".into(), self.uuid.to_canonical().into());
+        map.extend(self.public_json());
+        map
+    }
+
+    /// The stored form: the create response's fields (storage values are
+    /// encrypted by Vault's barrier and seal-wrapped).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::Value::Object(self.created_json())
+            .to_string()
+            .into_bytes()
     }
 
     /// Decodes the stored form.
@@ -193,42 +155,6 @@ impl TotpEntry {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn entry_ids_are_canonical_v4() {
-        let id = EntryId::generate();
-        let text = id.to_canonical();
-        assert_eq!(text.len(), 36);
-        assert_eq!(EntryId::parse(&text), Ok(id));
-        assert_eq!(Uuid::parse_str(&text).unwrap().get_version_num(), 4);
-        assert_ne!(EntryId::generate(), id);
-        assert_eq!(format!("{id:?}"), "EntryId(<redacted>)");
-    }
-
-    #[test]
-    fn entry_id_parse_table() {
-        let good = "1b4e28ba-2fa1-41d2-883f-0016d3cca427";
-        assert!(EntryId::parse(good).is_ok());
-        for bad in [
-            "",
-            "text",
-            "{totp-uuid}",
-            "1B4E28BA-2FA1-41D2-883F-0016D3CCA427",
-            "{1b4e28ba-2fa1-41d2-883f-0016d3cca427}",
-            "1b4e28ba2fa141d2883f0016d3cca427",
-            "urn:uuid:1b4e28ba-2fa1-41d2-883f-0016d3cca427",
-            "1b4e28ba-2fa1-41d2-883f-0016d3cca427 ",
-            "1b4e28ba-2fa1-41d2-883f-0016d3cca42",
-            "1b4e28ba-2fa1-41d2-883f-0016d3cca4277",
-            "gb4e28ba-2fa1-41d2-883f-0016d3cca427",
-        ] {
-            assert_eq!(
-                EntryId::parse(bad).unwrap_err().short,
-                "must be a UUID",
-                "{bad:?}"
-            );
-        }
-    }
 
     #[test]
     fn policy_table() {
@@ -309,19 +235,25 @@ mod tests {
     #[test]
     fn entries_encode_as_the_documented_fields() {
         let id = EntryId::parse("1b4e28ba-2fa1-41d2-883f-0016d3cca427").unwrap();
+        let accessor = Accessor::parse("0e9b3f4c-3f1e-4f7a-8d2b-6a1c9e2f4b10").unwrap();
         let entry = TotpEntry {
             uuid: id,
+            accessor,
             created: 10,
             expiration: 20,
             policy: PolicyName::parse("text").unwrap(),
         };
-        let json = serde_json::Value::Object(entry.to_json());
+        let json = serde_json::Value::Object(entry.created_json());
         assert_eq!(json, serde_json::to_value(&entry).unwrap());
         assert_eq!(
             json,
-            serde_json::json!({"uuid": "1b4e28ba-2fa1-41d2-883f-0016d3cca427", "created": 10, "expiration": 20, "policy": "text"})
+            serde_json::json!({"uuid": "1b4e28ba-2fa1-41d2-883f-0016d3cca427", "accessor": "0e9b3f4c-3f1e-4f7a-8d2b-6a1c9e2f4b10", "created": 10, "expiration": 20, "policy": "text"})
         );
-        let back = TotpEntry::from_json(json.to_string().as_bytes()).unwrap();
+        assert_eq!(
+            serde_json::Value::Object(entry.public_json()),
+            serde_json::json!({"accessor": "0e9b3f4c-3f1e-4f7a-8d2b-6a1c9e2f4b10", "created": 10, "expiration": 20, "policy": "text"})
+        );
+        let back = TotpEntry::from_json(&entry.to_bytes()).unwrap();
         assert_eq!(back, entry);
         assert!(entry.is_live(19));
         assert!(!entry.is_live(20));
@@ -329,6 +261,7 @@ mod tests {
             serde_json::json!({"uuid": "nope", "created": 10, "expiration": 20, "policy": "text"}),
             serde_json::json!({"uuid": "1b4e28ba-2fa1-41d2-883f-0016d3cca427", "created": 10, "expiration": 20, "policy": ""}),
             serde_json::json!({"uuid": "1b4e28ba-2fa1-41d2-883f-0016d3cca427", "created": 10, "expiration": 20}),
+            serde_json::json!({"uuid": "1b4e28ba-2fa1-41d2-883f-0016d3cca427", "created": 10, "expiration": 20, "policy": "text"}),
         ] {
             assert!(serde_json::from_value::<TotpEntry>(broken).is_err());
         }

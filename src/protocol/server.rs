@@ -50,6 +50,12 @@ pub trait LogicalBackend: Send + Sync + Sized + 'static {
         None
     }
 
+    /// The host's `Initialize` call, once storage may be used (after `Setup`
+    /// on every mount, reload and restart).
+    async fn initialize(&self) -> Result<(), Error> {
+        Ok(())
+    }
+
     /// Vault's periodic `rollback` call (every minute), for housekeeping.
     async fn rollback(&self) -> Result<(), Error> {
         Ok(())
@@ -267,7 +273,9 @@ impl<B: LogicalBackend> backend_server::Backend for BackendServer<B> {
         &self,
         _: GrpcRequest<pb::InitializeArgs>,
     ) -> Result<GrpcResponse<pb::InitializeReply>, Status> {
-        Ok(GrpcResponse::new(pb::InitializeReply { err: None }))
+        let backend = self.instance()?;
+        let err = backend.initialize().await.err().map(|e| e.to_proto());
+        Ok(GrpcResponse::new(pb::InitializeReply { err }))
     }
 
     async fn r#type(

@@ -14,6 +14,11 @@ pub struct MemStorage {
     entries: Mutex<BTreeMap<String, Vec<u8>>>,
     /// When set, every call fails with this host error (to test failure paths).
     failing: Mutex<Option<String>>,
+    /// When set, writes (puts and deletes) succeed this many more times and
+    /// then fail, as if the process died there.
+    writes_left: Mutex<Option<usize>>,
+    /// Writes done since creation.
+    writes: Mutex<usize>,
 }
 
 impl MemStorage {
@@ -24,6 +29,16 @@ impl MemStorage {
     /// Makes every later call fail with `message`, or succeed again with `None`.
     pub fn fail_with(&self, message: Option<&str>) {
         *unpoisoned(&self.failing) = message.map(str::to_owned);
+    }
+
+    /// Makes writes fail after `count` more succeed (`None`: never).
+    pub fn fail_writes_after(&self, count: Option<usize>) {
+        *unpoisoned(&self.writes_left) = count;
+    }
+
+    /// Writes (puts and deletes) done so far.
+    pub fn writes(&self) -> usize {
+        *unpoisoned(&self.writes)
     }
 
     /// All keys, sorted.
@@ -40,6 +55,23 @@ impl MemStorage {
         }
         Ok(f(&mut unpoisoned(&self.entries)))
     }
+
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&mut BTreeMap<String, Vec<u8>>) -> T,
+    ) -> Result<T, StorageError> {
+        if let Some(left) = unpoisoned(&self.writes_left).as_mut() {
+            if *left == 0 {
+                return Err(StorageError::Host(
+                    "injected failure: the process died here".into(),
+                ));
+            }
+            *left -= 1;
+        }
+        let result = self.with(f)?;
+        *unpoisoned(&self.writes) += 1;
+        Ok(result)
+    }
 }
 
 #[async_trait]
@@ -49,13 +81,13 @@ impl Storage for MemStorage {
     }
 
     async fn put(&self, key: &str, value: Vec<u8>) -> Result<(), StorageError> {
-        self.with(|e| {
+        self.write(|e| {
             e.insert(key.to_owned(), value);
         })
     }
 
     async fn delete(&self, key: &str) -> Result<(), StorageError> {
-        self.with(|e| {
+        self.write(|e| {
             e.remove(key);
         })
     }

@@ -14,7 +14,7 @@ pub use memory::MemStorage;
 
 use crate::backend::RatlsBackend;
 use crate::domain::Clock;
-use crate::protocol::{ReplicationState, SystemView, SystemViewError};
+use crate::protocol::{ReplicationState, Storage, SystemView, SystemViewError};
 
 /// The fixture's "now", Unix seconds (2027-01-15).
 pub const NOW: i64 = 1_800_000_000;
@@ -73,6 +73,14 @@ impl SystemView for StaticSystemView {
 /// clock at [`NOW`] that the caller may move.
 pub fn backend(
     storage: Arc<MemStorage>,
+    system_view: StaticSystemView,
+) -> (RatlsBackend, Arc<ManualClock>) {
+    backend_over(storage, system_view)
+}
+
+/// [`backend`] over any storage.
+pub fn backend_over(
+    storage: Arc<dyn Storage>,
     system_view: StaticSystemView,
 ) -> (RatlsBackend, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::new(NOW));

@@ -33,7 +33,7 @@ fn acl_requires_create_capability() {
     let create_only = policy_token(&bao, "totp-create", "\"create\"");
     let expiration = now() + 600;
     let body = json!({"policy": "acl", "expiration": expiration}).to_string();
-    assert!(bao.snapshot("ratls").is_empty());
+    assert!(bao.entry_snapshot("ratls").is_empty());
 
     // `update` alone is not enough: 403 in Vault's shape, nothing written.
     for method in ["PUT", "POST"] {
@@ -45,7 +45,7 @@ fn acl_requires_create_capability() {
             &format!("{method} with update"),
         );
         assert!(
-            bao.snapshot("ratls").is_empty(),
+            bao.entry_snapshot("ratls").is_empty(),
             "{method}: storage changed"
         );
     }
@@ -64,7 +64,7 @@ fn acl_requires_create_capability() {
     // No token at all.
     let resp = bao.request("PUT", "auth/ratls/totp", None, Some(&body));
     expect::vault_error(&resp, 403, "permission denied", "no token");
-    assert!(bao.snapshot("ratls").is_empty());
+    assert!(bao.entry_snapshot("ratls").is_empty());
 
     // `create` is: 200, stored.
     let before = now();

@@ -2,6 +2,8 @@
 
 use serde_json::{Value, json};
 
+use vault_plugin_auth_ratls::domain::{EntryId, MountKey};
+
 use crate::harness::{Bao, Resp};
 
 /// The warnings a create answers with when the caller sent `created`/`uuid`.
@@ -119,8 +121,9 @@ pub fn base32(bytes: &[u8]) -> String {
 }
 
 /// `data` is a new entry created between `before` and `after`: exactly
-/// {uuid, created, expiration, policy}, plus (the design allows it) an
-/// `otpauth_url` whose secret is the uuid. Returns the uuid.
+/// the source's {uuid, created, expiration, policy}, plus its `accessor`
+/// (another v4 UUID) and (the design allows it) an `otpauth_url` whose
+/// secret is the uuid. Returns the uuid.
 pub fn entry_data(data: &Value, policy: &str, expiration: i64, before: i64, after: i64) -> String {
     let object = data.as_object().unwrap_or_else(|| panic!("data: {data}"));
     let mut keys: Vec<&str> = object
@@ -129,9 +132,16 @@ pub fn entry_data(data: &Value, policy: &str, expiration: i64, before: i64, afte
         .filter(|k| *k != "otpauth_url")
         .collect();
     keys.sort_unstable();
-    assert_eq!(keys, ["created", "expiration", "policy", "uuid"], "{data}");
+    assert_eq!(
+        keys,
+        ["accessor", "created", "expiration", "policy", "uuid"],
+        "{data}"
+    );
     let id = data["uuid"].as_str().expect("uuid string").to_owned();
     canonical_v4(&id, "entry uuid");
+    let accessor = data["accessor"].as_str().expect("accessor string");
+    canonical_v4(accessor, "entry accessor");
+    assert_ne!(accessor, id, "the accessor is not the uuid");
     let created = data["created"]
         .as_i64()
         .unwrap_or_else(|| panic!("created: {data}"));
@@ -161,6 +171,16 @@ pub fn stored_form(data: &Value) -> Value {
         object.remove("otpauth_url");
     }
     stored
+}
+
+/// What reads and lookups answer for an entry (a create answer): every
+/// field but `uuid` and `otpauth_url`.
+pub fn public_form(data: &Value) -> Value {
+    let mut public = stored_form(data);
+    if let Some(object) = public.as_object_mut() {
+        object.remove("uuid");
+    }
+    public
 }
 
 /// A 200 create answer over HTTP: envelope, entry fields, `warnings` as
@@ -193,7 +213,7 @@ pub fn deleted(resp: &Resp, what: &str) {
     assert!(body["warnings"].is_null(), "{what}: {body}");
 }
 
-/// The entry is stored under `mount` (`totp/<uuid>`) exactly as the create
+/// The entry is stored under `mount` (`grant/<HMAC of the uuid>`) exactly as the create
 /// answered (its `otpauth_url` aside).
 pub fn stored(bao: &Bao, mount: &str, data: &Value) {
     let id = data["uuid"].as_str().expect("uuid");
@@ -204,36 +224,80 @@ pub fn stored(bao: &Bao, mount: &str, data: &Value) {
     );
 }
 
-/// The policy index key the plugin keeps next to an entry:
-/// `policy/<hex of the policy name>/<uuid>`.
-pub fn index_key(policy: &str, id: &str) -> String {
-    let hex: String = policy.bytes().map(|b| format!("{b:02x}")).collect();
-    format!("policy/{hex}/{id}")
+/// Where the plugin keeps an entry's keys in storage layout v2, below the
+/// mount: the names come from the mount key (`meta/key`), so none holds a
+/// uuid.
+pub struct Layout {
+    key: MountKey,
 }
 
-/// The mount's storage holds exactly these entries (create answers): for
-/// each, `totp/<uuid>` with the entry and an empty policy index key.
-pub fn storage_holds(bao: &Bao, mount: &str, entries: &[&Value]) {
-    let mut expected = std::collections::BTreeMap::new();
-    for data in entries {
+impl Layout {
+    /// The layout of `mount` on `bao`, once its mount key exists.
+    pub fn of(bao: &Bao, mount: &str) -> Self {
+        Self {
+            key: bao.mount_key(mount).expect("the mount key exists"),
+        }
+    }
+
+    /// The layout whose `meta/key` record holds `text`.
+    #[allow(dead_code)] // used by the cluster tests, which include this file
+    pub fn from_record(text: &str) -> Self {
+        use base64::Engine as _;
+        let record: Value = serde_json::from_str(text).expect("meta/key holds JSON");
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(record["key"].as_str().expect("a key"))
+            .expect("base64");
+        Self {
+            key: MountKey::from_bytes(&bytes).expect("32 bytes"),
+        }
+    }
+
+    fn grant(&self, id: &str) -> String {
+        self.key
+            .grant_id(&EntryId::parse(id).expect("a canonical uuid"))
+            .to_string()
+    }
+
+    /// `grant/<grant id>`: the entry.
+    pub fn grant_key(&self, id: &str) -> String {
+        format!("grant/{}", self.grant(id))
+    }
+
+    /// `by-policy/<hex of the policy>/<grant id>.<sealed uuid>`: the index key.
+    pub fn index_key(&self, policy: &str, id: &str) -> String {
+        let (grant, sealed) = self
+            .key
+            .seal(&EntryId::parse(id).expect("a canonical uuid"));
+        let hex: String = policy.bytes().map(|b| format!("{b:02x}")).collect();
+        format!("by-policy/{hex}/{grant}.{sealed}")
+    }
+
+    /// `replay/<grant id>`: the replay record.
+    pub fn replay_key(&self, id: &str) -> String {
+        format!("replay/{}", self.grant(id))
+    }
+
+    /// Every key of the entry (a create answer), replay record aside, with
+    /// its value: the entry, its accessor record, its empty index key.
+    pub fn entry(&self, data: &Value) -> [(String, Value); 3] {
         let id = data["uuid"].as_str().expect("uuid");
         let policy = data["policy"].as_str().expect("policy");
-        expected.insert(format!("totp/{id}"), stored_form(data));
-        expected.insert(index_key(policy, id), Value::from(""));
+        let accessor = data["accessor"].as_str().expect("accessor");
+        [
+            (self.grant_key(id), stored_form(data)),
+            (
+                format!("accessor/{accessor}"),
+                json!({"grant": self.grant(id)}),
+            ),
+            (self.index_key(policy, id), Value::from("")),
+        ]
     }
-    let actual: std::collections::BTreeMap<String, Value> = bao
-        .snapshot(mount)
-        .into_iter()
-        .map(|(key, value)| {
-            let value = if key.starts_with("totp/") {
-                serde_json::from_str(&value).unwrap_or_else(|e| panic!("{key}: {e}: {value}"))
-            } else {
-                Value::from(value)
-            };
-            (key, value)
-        })
-        .collect();
-    assert_eq!(actual, expected, "everything {mount} has stored");
+}
+
+/// The mount's storage holds exactly these entries (create answers) and no
+/// replay record.
+pub fn storage_holds(bao: &Bao, mount: &str, entries: &[&Value]) {
+    state_is(bao, mount, entries, &[], "everything stored");
 }
 
 // ---- TOTP lifecycle: read, list, redeem, codes, tidy ----
@@ -301,17 +365,18 @@ pub fn wrong_code(id: &str, from: u64, to: u64) -> String {
         .expect("some code is free")
 }
 
-/// Everything `mount` has stored, keyed below the mount; entries
-/// (`totp/…`) and replay records (`used/…`) parsed as JSON, index keys as
-/// their (empty) string.
+/// Everything `mount` has stored but its own records (`meta/…`), keyed
+/// below the mount; entries, accessor and replay records parsed as JSON,
+/// index keys as their (empty) string.
 pub fn stored_state(bao: &Bao, mount: &str) -> std::collections::BTreeMap<String, Value> {
     bao.snapshot(mount)
         .into_iter()
+        .filter(|(key, _)| !key.starts_with("meta/"))
         .map(|(key, value)| {
-            let value = if key.starts_with("totp/") || key.starts_with("used/") {
-                serde_json::from_str(&value).unwrap_or_else(|e| panic!("{key}: {e}: {value}"))
-            } else {
+            let value = if key.starts_with("by-policy/") {
                 Value::from(value)
+            } else {
+                serde_json::from_str(&value).unwrap_or_else(|e| panic!("{key}: {e}: {value}"))
             };
             (key, value)
         })
@@ -321,27 +386,29 @@ pub fn stored_state(bao: &Bao, mount: &str) -> std::collections::BTreeMap<String
 /// What [`stored_state`] holds for these entries (create answers) and
 /// replay records (`(uuid, last_step)`).
 pub fn expected_state(
+    layout: &Layout,
     entries: &[&Value],
     replays: &[(&str, u64)],
 ) -> std::collections::BTreeMap<String, Value> {
     let mut expected = std::collections::BTreeMap::new();
     for data in entries {
-        let id = data["uuid"].as_str().expect("uuid");
-        let policy = data["policy"].as_str().expect("policy");
-        expected.insert(format!("totp/{id}"), stored_form(data));
-        expected.insert(index_key(policy, id), Value::from(""));
+        expected.extend(layout.entry(data));
     }
     for (id, step) in replays {
-        expected.insert(format!("used/{id}"), json!({"last_step": step}));
+        expected.insert(layout.replay_key(id), json!({"last_step": step}));
     }
     expected
 }
 
 /// The mount's storage holds exactly these entries and replay records.
 pub fn state_is(bao: &Bao, mount: &str, entries: &[&Value], replays: &[(&str, u64)], what: &str) {
+    let actual = stored_state(bao, mount);
+    if actual.is_empty() && entries.is_empty() && replays.is_empty() {
+        return;
+    }
     assert_eq!(
-        stored_state(bao, mount),
-        expected_state(entries, replays),
+        actual,
+        expected_state(&Layout::of(bao, mount), entries, replays),
         "{what}: everything {mount} has stored"
     );
 }

@@ -25,11 +25,23 @@ fn verify(bao: &Bao, mount: &str, policy: &str, code: &str) -> crate::harness::R
     )
 }
 
-fn tidy_counts(entries: u64, index_removed: u64, repaired: u64, replays: u64) -> Value {
+/// Tidy's answer: entries removed, index keys removed and repaired,
+/// accessor records removed and repaired, replay records removed.
+fn tidy_counts(counts: [u64; 6]) -> Value {
+    let [
+        entries,
+        index_removed,
+        index_repaired,
+        accessors_removed,
+        accessors_repaired,
+        replays,
+    ] = counts;
     json!({
         "entries_removed": entries,
         "index_keys_removed": index_removed,
-        "index_keys_repaired": repaired,
+        "index_keys_repaired": index_repaired,
+        "accessor_records_removed": accessors_removed,
+        "accessor_records_repaired": accessors_repaired,
         "replay_records_removed": replays,
     })
 }
@@ -56,15 +68,16 @@ fn expired_entries_vanish_at_once_and_tidy_removes_them() {
         expect::valid(&verify(&bao, mount, "exp-p", &code), true, "verify");
     }
 
-    // Before the expiration: listed and readable.
-    assert_eq!(keys(&bao, "ratls"), json!([lone_id]));
-    let mut both = vec![gone_id, live_id];
+    // Before the expiration: listed (by accessor) and readable.
+    let accessor = |data: &Value| data["accessor"].as_str().unwrap().to_owned();
+    assert_eq!(keys(&bao, "ratls"), json!([accessor(&lone)]));
+    let mut both = vec![accessor(&gone), accessor(&live)];
     both.sort_unstable();
     assert_eq!(keys(&bao, "second"), json!(both));
     for (mount, data) in [("ratls", &lone), ("second", &gone)] {
         let id = data["uuid"].as_str().unwrap();
         let read = expect::ok_data(&bao.get(&format!("auth/{mount}/totp/{id}")), "read");
-        assert_eq!(read, expect::stored_form(data));
+        assert_eq!(read, expect::public_form(data));
     }
     assert!(
         now() < expiration,
@@ -80,7 +93,7 @@ fn expired_entries_vanish_at_once_and_tidy_removes_them() {
     assert_eq!(out.code, Some(2), "bao list of an empty mount: {out:?}");
     assert_eq!(
         keys(&bao, "second"),
-        json!([live_id]),
+        json!([accessor(&live)]),
         "only the live entry"
     );
     for (mount, id) in [("ratls", lone_id), ("second", gone_id)] {
@@ -109,32 +122,45 @@ fn expired_entries_vanish_at_once_and_tidy_removes_them() {
     // Tidy with the CLI: the entry goes with its index key and replay
     // record, each counted.
     let body = bao.cli_json(&["write", "-f", "-format=json", "auth/ratls/tidy"]);
-    assert_eq!(body["data"], tidy_counts(1, 1, 0, 1), "tidy ratls: {body}");
+    assert_eq!(
+        body["data"],
+        tidy_counts([1, 1, 0, 1, 0, 1]),
+        "tidy ratls: {body}"
+    );
     assert!(body["warnings"].is_null(), "{body}");
-    assert!(bao.snapshot("ratls").is_empty(), "ratls after tidy");
+    assert!(bao.entry_snapshot("ratls").is_empty(), "ratls after tidy");
 
     // On `second`, also what a crash could leave: the live entry's index
-    // key missing, an index key and a replay record of no entry.
+    // key and accessor record missing, an index key, accessor record and
+    // replay record of no entry.
     let root = format!("auth/{}/", bao.mount_uuid("second"));
-    bao.raw_delete(&format!("{root}{}", expect::index_key("exp-p", live_id)));
+    let layout = expect::Layout::of(&bao, "second");
+    bao.raw_delete(&format!("{root}{}", layout.index_key("exp-p", live_id)));
+    let live_accessor = live["accessor"].as_str().unwrap();
+    bao.raw_delete(&format!("{root}accessor/{live_accessor}"));
     let ghost = uuid::Uuid::new_v4().to_string();
-    bao.raw_put(&format!("{root}{}", expect::index_key("exp-p", &ghost)), "");
+    bao.raw_put(&format!("{root}{}", layout.index_key("exp-p", &ghost)), "");
+    let ghost_grant = layout.grant_key(&ghost).replace("grant/", "");
     bao.raw_put(
-        &format!("{root}used/{ghost}"),
+        &format!("{root}accessor/{}", uuid::Uuid::new_v4()),
+        &json!({"grant": ghost_grant}).to_string(),
+    );
+    bao.raw_put(
+        &format!("{root}{}", layout.replay_key(&ghost)),
         &json!({"last_step": step}).to_string(),
     );
     let resp = bao.post("auth/second/tidy", &json!({}));
     assert_eq!(
         expect::ok_data(&resp, "tidy second"),
-        // The expired entry with its index key and record, the ghost's index
-        // key and record, and the live entry's index key restored.
-        tidy_counts(1, 2, 1, 2),
+        // The expired entry with its index key, accessor and replay record,
+        // the ghost's three keys, and the live entry's two lookups restored.
+        tidy_counts([1, 2, 1, 2, 1, 2]),
         "tidy second"
     );
     expect::state_is(&bao, "second", &[&live], &[(live_id, step)], "after tidy");
     // The live entry is untouched: listed, readable, its code still refused
     // as a replay.
-    assert_eq!(keys(&bao, "second"), json!([live_id]));
+    assert_eq!(keys(&bao, "second"), json!([accessor(&live)]));
     let code = expect::reference_code(live_id, step);
     expect::valid(&verify(&bao, "second", "exp-p", &code), false, "replay");
     // A second tidy finds nothing.
@@ -142,10 +168,10 @@ fn expired_entries_vanish_at_once_and_tidy_removes_them() {
         let resp = bao.post(&format!("auth/{mount}/tidy"), &json!({}));
         assert_eq!(
             expect::ok_data(&resp, "tidy again"),
-            tidy_counts(0, 0, 0, 0),
+            tidy_counts([0; 6]),
             "{mount}"
         );
     }
-    assert!(bao.snapshot("ratls").is_empty());
+    assert!(bao.entry_snapshot("ratls").is_empty());
     expect::state_is(&bao, "second", &[&live], &[(live_id, step)], "at the end");
 }

@@ -15,11 +15,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 use tempfile::TempDir;
 use ureq::Agent;
+use vault_plugin_auth_ratls::domain::{EntryId, MountKey};
 
 /// The plugin's name in the catalog and its file name in the plugin directory.
 pub const PLUGIN: &str = "vault-plugin-auth-ratls";
 /// The plugin binary cargo built for these tests.
 pub const PLUGIN_BIN: &str = env!("CARGO_BIN_EXE_vault-plugin-auth-ratls");
+/// The version the plugin reports (`v` + crate version).
+pub const PLUGIN_VERSION: &str = concat!("v", env!("CARGO_PKG_VERSION"));
 
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -463,7 +466,7 @@ impl Bao {
                 "name": PLUGIN,
                 "sha256": sha,
                 "type": "auth",
-                "version": "v0.1.0"
+                "version": PLUGIN_VERSION
             })],
             "catalog entry"
         );
@@ -621,19 +624,43 @@ impl Bao {
         assert_eq!(resp.status, 204, "DELETE sys/raw/{key}: {resp:?}");
     }
 
-    /// The stored entry `totp/<id>` of `mount` as JSON, or `None`.
+    /// The mount key of `mount` (`meta/key`), once the plugin has made it.
+    pub fn mount_key(&self, mount: &str) -> Option<MountKey> {
+        use base64::Engine as _;
+        let text = self.raw_get(&format!("auth/{}/meta/key", self.mount_uuid(mount)))?;
+        let record: Value = serde_json::from_str(&text).expect("meta/key holds JSON");
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(record["key"].as_str().expect("meta/key has a key"))
+            .expect("meta/key is base64");
+        Some(MountKey::from_bytes(&bytes).expect("a 32-byte mount key"))
+    }
+
+    /// The stored entry with uuid `id` of `mount` as JSON (at
+    /// `grant/<HMAC of the uuid>`), or `None`.
     pub fn stored_entry(&self, mount: &str, id: &str) -> Option<Value> {
-        let key = format!("auth/{}/totp/{id}", self.mount_uuid(mount));
+        let mount_key = self.mount_key(mount)?;
+        let grant = mount_key.grant_id(&EntryId::parse(id).ok()?);
+        let key = format!("auth/{}/grant/{grant}", self.mount_uuid(mount));
         self.raw_get(&key).map(|text| {
             serde_json::from_str(&text)
                 .unwrap_or_else(|e| panic!("{key} holds no JSON ({e}): {text}"))
         })
     }
 
-    /// The entry uuids stored for `mount` (`LIST sys/raw/auth/<uuid>/totp/`).
+    /// The uuids of the entries stored for `mount` (read from the values
+    /// under `grant/`: no key holds one).
     pub fn stored_ids(&self, mount: &str) -> BTreeSet<String> {
-        self.raw_list(&format!("auth/{}/totp/", self.mount_uuid(mount)))
+        let prefix = format!("auth/{}/grant/", self.mount_uuid(mount));
+        self.raw_list(&prefix)
             .into_iter()
+            .filter_map(|name| self.raw_get(&format!("{prefix}{name}")))
+            .map(|text| {
+                let entry: Value = serde_json::from_str(&text).expect("an entry holds JSON");
+                entry["uuid"]
+                    .as_str()
+                    .expect("an entry has a uuid")
+                    .to_owned()
+            })
             .collect()
     }
 
@@ -645,6 +672,14 @@ impl Bao {
             |prefix| self.raw_list(prefix),
             |key| self.raw_get(key),
         )
+    }
+
+    /// [`Bao::snapshot`] without the mount's own records (`meta/…`): what
+    /// its entries occupy.
+    pub fn entry_snapshot(&self, mount: &str) -> BTreeMap<String, String> {
+        let mut snapshot = self.snapshot(mount);
+        snapshot.retain(|key, _| !key.starts_with("meta/"));
+        snapshot
     }
 
     // ---- processes ----

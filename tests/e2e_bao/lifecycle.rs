@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use serde_json::json;
 
 use crate::expect::{self, CREATED_IGNORED, UUID_IGNORED};
-use crate::harness::{Bao, PLUGIN, now};
+use crate::harness::{Bao, PLUGIN, PLUGIN_VERSION, now};
 
 #[test]
 fn register_enable_two_mounts_and_create_via_cli_and_http() {
@@ -19,15 +19,15 @@ fn register_enable_two_mounts_and_create_via_cli_and_http() {
     for mount in ["ratls/", "second/"] {
         assert_eq!(auth["data"][mount]["type"], PLUGIN, "{auth}");
         assert_eq!(
-            auth["data"][mount]["running_plugin_version"], "v0.1.0",
+            auth["data"][mount]["running_plugin_version"], PLUGIN_VERSION,
             "{auth}"
         );
     }
     let (ratls_uuid, second_uuid) = (bao.mount_uuid("ratls"), bao.mount_uuid("second"));
     assert_ne!(ratls_uuid, second_uuid);
     // Nothing is stored yet.
-    assert!(bao.snapshot("ratls").is_empty());
-    assert!(bao.snapshot("second").is_empty());
+    assert!(bao.entry_snapshot("ratls").is_empty());
+    assert!(bao.entry_snapshot("second").is_empty());
     // Each mount is served by its own plugin process.
     assert_eq!(bao.plugin_pids().len(), 2, "one process per mount");
 

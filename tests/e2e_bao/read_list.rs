@@ -1,6 +1,7 @@
-//! Reading and listing entries: each entry reads back as created (CLI and
-//! HTTP); lists are sorted and carry `key_info`; `after`/`limit` pages cover
-//! every key exactly once, in order. Reads and lists write nothing.
+//! Reading and listing entries: each entry reads back as created, without
+//! its uuid (CLI and HTTP); lists of accessors are sorted and carry
+//! `key_info`; `after`/`limit` pages cover every key exactly once, in order.
+//! Reads and lists write nothing.
 
 use std::collections::BTreeMap;
 
@@ -175,9 +176,9 @@ fn read_and_list_with_pagination() {
         let id = data["uuid"].as_str().unwrap();
         let path = format!("auth/ratls/totp/{id}");
         let read = expect::ok_data(&bao.get(&path), "HTTP read");
-        assert_eq!(read, expect::stored_form(data), "HTTP read of {id}");
+        assert_eq!(read, expect::public_form(data), "HTTP read of {id}");
         let body = bao.cli_json(&["read", "-format=json", &path]);
-        assert_eq!(body["data"], expect::stored_form(data), "CLI read of {id}");
+        assert_eq!(body["data"], expect::public_form(data), "CLI read of {id}");
     }
     // An unknown uuid: the plugin's 404. (The CLI shows that body as data.)
     let unknown = uuid::Uuid::new_v4().to_string();
@@ -206,9 +207,23 @@ fn read_and_list_with_pagination() {
         );
     }
 
+    // Lists name entries by accessor, never by uuid.
+    let by_accessor: BTreeMap<String, Value> = entries
+        .iter()
+        .map(|data| (data["accessor"].as_str().unwrap().to_owned(), data.clone()))
+        .collect();
+    let all: Vec<String> = by_accessor.keys().cloned().collect();
+    let listed = bao.get("auth/ratls/totp/?list=true").text;
+    for id in by_id.keys() {
+        assert!(
+            !listed.contains(id.as_str()),
+            "a list shows no uuid: {listed}"
+        );
+    }
+
     // Whole lists: sorted keys with key_info, over GET ?list=true, LIST (with
     // and without the trailing slash) and the CLI.
-    assert_eq!(http_page(&bao, "", &by_id), all);
+    assert_eq!(http_page(&bao, "", &by_accessor), all);
     let get_data = expect::ok_data(&bao.get("auth/ratls/totp/?list=true"), "GET list");
     for path in ["auth/ratls/totp/", "auth/ratls/totp"] {
         assert_eq!(curl_list(&bao, path), get_data, "LIST {path}");
@@ -216,14 +231,14 @@ fn read_and_list_with_pagination() {
     assert_eq!(cli_page(&bao, &[]), all, "bao list");
     let body = bao.cli_json(&["list", "-detailed", "-format=json", "auth/ratls/totp"]);
     assert_eq!(
-        list_data(&body["data"], &by_id, "bao list -detailed"),
+        list_data(&body["data"], &by_accessor, "bao list -detailed"),
         all,
         "bao list -detailed"
     );
     // A limit of 0 or less, or a huge one, is no limit.
     for limit in ["0", "-1", "1000"] {
         assert_eq!(
-            http_page(&bao, &format!("&limit={limit}"), &by_id),
+            http_page(&bao, &format!("&limit={limit}"), &by_accessor),
             all,
             "limit={limit}"
         );
@@ -232,7 +247,7 @@ fn read_and_list_with_pagination() {
     for after in ["", "0", "7", "8", "f", all[1].as_str(), all[4].as_str()] {
         let expected: Vec<String> = all.iter().filter(|k| k.as_str() > after).cloned().collect();
         assert_eq!(
-            http_page(&bao, &format!("&after={after}"), &by_id),
+            http_page(&bao, &format!("&after={after}"), &by_accessor),
             expected,
             "after={after:?}"
         );
@@ -244,7 +259,7 @@ fn read_and_list_with_pagination() {
             limit,
             |after| {
                 let after = after.map(|a| format!("&after={a}")).unwrap_or_default();
-                http_page(&bao, &format!("&limit={limit}{after}"), &by_id)
+                http_page(&bao, &format!("&limit={limit}{after}"), &by_accessor)
             },
             &all,
         );

@@ -120,7 +120,7 @@ fn source_document_samples_run_in_curl_python_and_node() {
     }
     let bao = Bao::with_plugin(&["ratls"]);
     let empty = bao.snapshot("ratls");
-    assert!(empty.is_empty());
+    assert!(bao.entry_snapshot("ratls").is_empty());
 
     // Verbatim: the create body has expiration 0, the delete path the literal
     // `{totp-uuid}`; both answer the documented 400 and write nothing.

@@ -37,14 +37,18 @@ const REDEEM_ATTEMPTS: usize = 5;
 struct Redeem {
     id: String,
     policy: String,
+    accessor: String,
     answers: Vec<Resp>,
 }
+
+/// A grant to redeem: uuid, policy, accessor.
+type Grant = (String, String, String);
 
 /// Redeems grants from `next` on, one client per thread, paced so that the
 /// redemptions span the kills.
 fn start_redeemers(
     client: &Client,
-    grants: &Arc<Vec<(String, String)>>,
+    grants: &Arc<Vec<Grant>>,
     stop: &Arc<AtomicBool>,
 ) -> Vec<std::thread::JoinHandle<Vec<Redeem>>> {
     let next = Arc::new(AtomicUsize::new(0));
@@ -59,7 +63,8 @@ fn start_redeemers(
             std::thread::spawn(move || {
                 let mut done = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
-                    let Some((id, policy)) = grants.get(next.fetch_add(1, Ordering::Relaxed))
+                    let Some((id, policy, accessor)) =
+                        grants.get(next.fetch_add(1, Ordering::Relaxed))
                     else {
                         break;
                     };
@@ -79,6 +84,7 @@ fn start_redeemers(
                     done.push(Redeem {
                         id: id.clone(),
                         policy: policy.clone(),
+                        accessor: accessor.clone(),
                         answers,
                     });
                     std::thread::sleep(Duration::from_millis(15));
@@ -122,13 +128,9 @@ fn plugin_sigkill_under_concurrent_creates_loses_no_acknowledged_entry() {
         let outcome = create_once(&client, 0, "ratls", &policy, expiration);
         let resp = outcome.result.as_ref().expect("an answer");
         assert_eq!(resp.status, 200, "{resp:?}");
-        grants.push((
-            resp.json()["data"]["uuid"]
-                .as_str()
-                .expect("uuid")
-                .to_owned(),
-            policy,
-        ));
+        let data = resp.json()["data"].clone();
+        let field = |name: &str| data[name].as_str().expect(name).to_owned();
+        grants.push((field("uuid"), policy, field("accessor")));
         outcomes.push(outcome);
     }
     let grants = Arc::new(grants);
@@ -218,7 +220,9 @@ fn plugin_sigkill_under_concurrent_creates_loses_no_acknowledged_entry() {
     // answered true is gone; a grant answered only false is gone too (its
     // first run spent it); what is left is redeemed exactly once now.
     let root = format!("auth/{}/", client.mount_uuid("ratls"));
-    let (mut won, mut burned, mut redeem_errors, mut left, mut stale_index) = (0, 0, 0, 0, 0);
+    let layout = crate::load::layout(&client, &root);
+    let (mut won, mut burned, mut redeem_errors, mut left) = (0, 0, 0, 0);
+    let (mut stale_index, mut stale_accessors) = (0, 0);
     let mut removed = BTreeSet::new();
     for redeem in &redeems {
         let answers: Vec<Option<bool>> = redeem.answers.iter().map(redeem_answer).collect();
@@ -230,7 +234,7 @@ fn plugin_sigkill_under_concurrent_creates_loses_no_acknowledged_entry() {
             redeem.policy
         );
         let stored = client
-            .raw_get(&format!("{root}totp/{}", redeem.id))
+            .raw_get(&format!("{root}{}", layout.grant_key(&redeem.id)))
             .is_some();
         if trues == 1 {
             assert!(!stored, "grant {} answered true but stored", redeem.policy);
@@ -247,11 +251,17 @@ fn plugin_sigkill_under_concurrent_creates_loses_no_acknowledged_entry() {
             assert_eq!(client.redeem("ratls", &redeem.id, &redeem.policy), Ok(true));
         }
         removed.insert(redeem.id.clone());
-        // A crash between deleting the entry and its index key leaves the
-        // key (harmless: the entry decides; tidy removes it).
-        let index_key = crate::expect::index_key(&redeem.policy, &redeem.id);
+        // A crash between deleting the entry and its lookups leaves them
+        // (harmless: the entry decides; tidy removes them).
+        let index_key = layout.index_key(&redeem.policy, &redeem.id);
         if client.raw_get(&format!("{root}{index_key}")).is_some() {
             stale_index += 1;
+        }
+        if client
+            .raw_get(&format!("{root}accessor/{}", redeem.accessor))
+            .is_some()
+        {
+            stale_accessors += 1;
         }
     }
 
@@ -276,12 +286,19 @@ fn plugin_sigkill_under_concurrent_creates_loses_no_acknowledged_entry() {
         .iter()
         .map(|k| k.as_str().expect("string key"))
         .collect();
-    assert_eq!(listed.len(), check.stored, "LIST shows every stored entry");
+    // An entry whose accessor record a crash left unwritten is listed once
+    // tidy restores it (checked below).
+    assert_eq!(
+        listed.len(),
+        check.stored - check.unlisted(),
+        "LIST shows every stored entry with an accessor record"
+    );
     for (id, data) in &verdict.acked {
         if !removed.contains(id) {
-            assert!(listed.contains(id.as_str()), "LIST lacks acknowledged {id}");
+            let accessor = data["accessor"].as_str().expect("accessor");
+            assert!(listed.contains(accessor), "LIST lacks acknowledged {id}");
             assert_eq!(
-                list["data"]["key_info"][id]["policy"], data["policy"],
+                list["data"]["key_info"][accessor]["policy"], data["policy"],
                 "key_info of {id}"
             );
         }
@@ -296,15 +313,25 @@ fn plugin_sigkill_under_concurrent_creates_loses_no_acknowledged_entry() {
             "entries_removed": 0,
             "index_keys_removed": stale_index,
             "index_keys_repaired": check.unindexed(),
+            "accessor_records_removed": stale_accessors,
+            "accessor_records_repaired": check.unlisted(),
             "replay_records_removed": 0
         }),
         "tidy after the crashes"
+    );
+    // Now every stored entry is listed.
+    let list = client.get("auth/ratls/totp/?list=true");
+    assert_eq!(list.status, 200, "{list:?}");
+    let listed = list.json()["data"]["keys"].as_array().map_or(0, Vec::len);
+    assert_eq!(
+        listed, check.stored,
+        "LIST after tidy shows every stored entry"
     );
 
     eprintln!(
         "crash safety: {} creates by {WRITERS} writers in {:.1} s; {} plugin SIGKILLs ({} processes); \
          {} answered 200, {} answered 5xx, 0 without answer; entries stored {}, acknowledged lost {}; \
-         orphan entries: {} of failed creates, {} of creates OpenBao ran twice ({} without index key, repaired by tidy)",
+         orphan entries: {} of failed creates, {} of creates OpenBao ran twice ({} without index key, {} without accessor record, repaired by tidy)",
         verdict.requests - GRANTS,
         load_time.as_secs_f64(),
         kill_times.len(),
@@ -316,6 +343,7 @@ fn plugin_sigkill_under_concurrent_creates_loses_no_acknowledged_entry() {
         check.after_error(),
         check.after_retry(),
         check.unindexed(),
+        check.unlisted(),
     );
     eprintln!(
         "  redeems during the kills: {} grants, {won} answered true once, {burned} spent without a true \

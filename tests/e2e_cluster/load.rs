@@ -273,12 +273,14 @@ pub struct Orphan {
     pub retried: bool,
     /// Stored without its policy index key (tidy restores it).
     pub unindexed: bool,
+    /// Stored without its accessor record (tidy restores it).
+    pub unlisted: bool,
 }
 
 /// What storage holds after a load.
 #[derive(Debug, Default)]
 pub struct StorageCheck {
-    /// Entries stored under `totp/`.
+    /// Entries stored under `grant/`.
     pub stored: usize,
     /// Acknowledged entries not stored (must be none).
     pub lost: Vec<String>,
@@ -300,6 +302,35 @@ impl StorageCheck {
     pub fn unindexed(&self) -> usize {
         self.orphans.iter().filter(|o| o.unindexed).count()
     }
+
+    pub fn unlisted(&self) -> usize {
+        self.orphans.iter().filter(|o| o.unlisted).count()
+    }
+}
+
+/// The entries stored under `root` (`grant/…`, values parsed), by uuid.
+pub fn stored_entries(client: &Client, root: &str) -> BTreeMap<String, Value> {
+    client
+        .raw_list(&format!("{root}grant/"))
+        .into_iter()
+        .map(|name| {
+            let text = client
+                .raw_get(&format!("{root}grant/{name}"))
+                .unwrap_or_else(|| panic!("listed entry {name} has no value"));
+            let value: Value = serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("entry {name} holds no JSON ({e}): {text}"));
+            let id = value["uuid"].as_str().expect("an entry's uuid").to_owned();
+            (id, value)
+        })
+        .collect()
+}
+
+/// The mount's layout, read from its key record.
+pub fn layout(client: &Client, root: &str) -> expect::Layout {
+    let text = client
+        .raw_get(&format!("{root}meta/key"))
+        .expect("the mount key exists");
+    expect::Layout::from_record(&text)
 }
 
 /// Reads the mount's storage through `sys/raw` of `client`: every acked
@@ -313,10 +344,9 @@ pub fn check_storage(
     removed: &BTreeSet<String>,
 ) -> StorageCheck {
     let root = format!("auth/{}/", client.mount_uuid(mount));
-    let stored: BTreeSet<String> = client
-        .raw_list(&format!("{root}totp/"))
-        .into_iter()
-        .collect();
+    let entries = stored_entries(client, &root);
+    let layout = layout(client, &root);
+    let stored: BTreeSet<String> = entries.keys().cloned().collect();
     let lost: Vec<String> = verdict
         .acked
         .keys()
@@ -336,21 +366,23 @@ pub fn check_storage(
     std::thread::scope(|scope| {
         for part in present.chunks(chunk) {
             let client = client.fresh();
-            let root = root.clone();
+            let (root, entries, layout) = (root.clone(), &entries, &layout);
             scope.spawn(move || {
                 for data in part {
                     let id = data["uuid"].as_str().expect("uuid");
                     let policy = data["policy"].as_str().expect("policy");
-                    let value = client
-                        .raw_get(&format!("{root}totp/{id}"))
-                        .unwrap_or_else(|| panic!("listed entry {id} has no value"));
-                    let value: Value = serde_json::from_str(&value)
-                        .unwrap_or_else(|e| panic!("entry {id} holds no JSON ({e}): {value}"));
-                    assert_eq!(value, expect::stored_form(data), "stored entry {id}");
+                    let accessor = data["accessor"].as_str().expect("accessor");
+                    assert_eq!(entries[id], expect::stored_form(data), "stored entry {id}");
                     assert_eq!(
-                        client.raw_get(&format!("{root}{}", expect::index_key(policy, id))),
+                        client.raw_get(&format!("{root}{}", layout.index_key(policy, id))),
                         Some(String::new()),
                         "the policy index key of acknowledged entry {id}"
+                    );
+                    assert!(
+                        client
+                            .raw_get(&format!("{root}accessor/{accessor}"))
+                            .is_some(),
+                        "the accessor record of acknowledged entry {id}"
                     );
                 }
             });
@@ -364,12 +396,9 @@ pub fn check_storage(
         .collect();
     let mut orphans = Vec::new();
     for id in stored.iter().filter(|id| !verdict.acked.contains_key(*id)) {
-        let value = client
-            .raw_get(&format!("{root}totp/{id}"))
-            .unwrap_or_else(|| panic!("listed entry {id} has no value"));
-        let value: Value = serde_json::from_str(&value)
-            .unwrap_or_else(|e| panic!("entry {id} holds no JSON ({e}): {value}"));
+        let value = &entries[id];
         let policy = value["policy"].as_str().expect("policy").to_owned();
+        let accessor = value["accessor"].as_str().expect("accessor");
         let (answer, retried) = if let Some(answer) = verdict.failed.get(&policy) {
             (answer.clone(), false)
         } else if let Some(other) = acked_policies.get(policy.as_str()) {
@@ -378,7 +407,10 @@ pub fn check_storage(
             panic!("stored entry {id} ({value}) was written by no request of this test");
         };
         let unindexed = client
-            .raw_get(&format!("{root}{}", expect::index_key(&policy, id)))
+            .raw_get(&format!("{root}{}", layout.index_key(&policy, id)))
+            .is_none();
+        let unlisted = client
+            .raw_get(&format!("{root}accessor/{accessor}"))
             .is_none();
         orphans.push(Orphan {
             id: id.clone(),
@@ -386,6 +418,7 @@ pub fn check_storage(
             answer,
             retried,
             unindexed,
+            unlisted,
         });
     }
     StorageCheck {

@@ -129,9 +129,10 @@ fn restart_durability(signal: &str) {
         "replay before the restart"
     );
     let root = format!("auth/{}/", node.mount_uuid("ratls"));
+    let replay_key = crate::load::layout(&node, &root).replay_key(&verified_id);
     let record = json!({"last_step": accepted_step}).to_string();
     assert_eq!(
-        node.raw_get(&format!("{root}used/{verified_id}")),
+        node.raw_get(&format!("{root}{replay_key}")),
         Some(record.clone()),
         "the replay record"
     );
@@ -147,8 +148,9 @@ fn restart_durability(signal: &str) {
     let visible_before = visible(&node, &live_refs);
     assert_eq!(
         stored_before.len(),
-        2 * live.len() + 1,
-        "an entry and an index key per live entry, one replay record: {stored_before:?}"
+        3 * live.len() + 1 + 2,
+        "an entry, accessor record and index key per live entry, one replay record, \
+         the mount key and layout record: {stored_before:?}"
     );
     not_found(&node, &spent_id, "redeemed before the restart");
 
@@ -201,7 +203,7 @@ fn restart_durability(signal: &str) {
          window (step {accepted_step}, now {now_step}): the refusal proves nothing"
     );
     assert_eq!(
-        node.raw_get(&format!("{root}used/{verified_id}")),
+        node.raw_get(&format!("{root}{replay_key}")),
         Some(record),
         "the replay record after the refusal"
     );

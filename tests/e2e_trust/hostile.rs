@@ -87,6 +87,11 @@ const BAD_UUID: (&str, &str, &str) = (
     "must be a UUID",
     "must be a UUID in canonical form (36 lower-case hexadecimal characters and hyphens)",
 );
+const BAD_ACCESSOR: (&str, &str, &str) = (
+    "accessor",
+    "must be a UUID",
+    "must be a UUID in canonical form (36 lower-case hexadecimal characters and hyphens)",
+);
 const BAD_CODE: (&str, &str, &str) = ("code", "must be 6 digits", "must be a string of 6 digits");
 const PAST: (&str, &str, &str) = (
     "expiration",
@@ -122,6 +127,13 @@ fn not_found() -> Want {
     Want::Plugin(json!({
         "statusCode": 404,
         "message": "No TOTP entry with this uuid exists: it was never created, or it was deleted, redeemed or has expired.",
+    }))
+}
+
+fn accessor_not_found() -> Want {
+    Want::Plugin(json!({
+        "statusCode": 404,
+        "message": "No TOTP entry with this accessor exists: it was never created, or it was deleted, redeemed or has expired.",
     }))
 }
 
@@ -215,17 +227,30 @@ fn create_missing() -> Want {
     ])
 }
 
-/// The `data` of a LIST of `totp/`: the live entry alone, keyed by its uuid.
-fn list_answer(live: &str, live_data: &Value) -> Value {
+/// The `data` of a LIST of `totp/`: the live entry alone, keyed by its
+/// accessor (`live_data` is what a read answers: no uuid).
+fn list_answer(live_data: &Value) -> Value {
     let mut info = live_data.clone();
-    info.as_object_mut().expect("object").remove("uuid");
-    json!({ "keys": [live], "key_info": { live: info } })
+    let accessor = info["accessor"].as_str().expect("accessor").to_owned();
+    info.as_object_mut().expect("object").remove("accessor");
+    json!({ "keys": [accessor], "key_info": { accessor: info } })
 }
 
 /// The `data` of a tidy that finds nothing to remove.
 fn tidy_answer() -> Value {
-    json!({"entries_removed": 0, "index_keys_removed": 0, "index_keys_repaired": 0, "replay_records_removed": 0})
+    json!({
+        "entries_removed": 0,
+        "index_keys_removed": 0,
+        "index_keys_repaired": 0,
+        "accessor_records_removed": 0,
+        "accessor_records_repaired": 0,
+        "replay_records_removed": 0
+    })
 }
+
+/// Inputs in the corpus: 240 of v0.1.0's paths, then the accessor paths,
+/// lookup bodies and names swapped.
+const CORPUS_SIZE: usize = 240 + 27 + 9 + 13;
 
 const CREATE_BODY: &str = "create body";
 const PATH: &str = "path";
@@ -242,8 +267,8 @@ fn path_cases(rows: Vec<(&'static str, String, String, Want)>) -> Vec<Case> {
 
 /// Every request of the corpus. `live` is a live entry (policy
 /// [`LIVE_POLICY`]), `ghost` a canonical uuid that names nothing, `live_data`
-/// the live entry's stored form, `wrong_code` a well-formed code that is not
-/// the live entry's.
+/// what a read of the live entry answers (with its accessor, without its
+/// uuid), `wrong_code` a well-formed code that is not the live entry's.
 fn corpus(live: &str, ghost: &str, live_data: &Value, wrong_code: &str) -> Vec<Case> {
     let future = now() + 600;
     let groups = [
@@ -256,7 +281,7 @@ fn corpus(live: &str, ghost: &str, live_data: &Value, wrong_code: &str) -> Vec<C
         create_content_types(),
         redeem_bodies(live, ghost),
         verify_bodies(wrong_code),
-        list_and_tidy_parameters(live, live_data),
+        list_and_tidy_parameters(live_data),
         dot_and_slash_paths(live),
         non_canonical_uuid_paths(live),
         percent_decoded_paths(ghost),
@@ -264,6 +289,9 @@ fn corpus(live: &str, ghost: &str, live_data: &Value, wrong_code: &str) -> Vec<C
         control_character_paths(live),
         invalid_utf8_paths(live),
         unauthenticated_requests(live),
+        accessor_paths(live, ghost, live_data),
+        lookup_bodies(live, ghost, live_data),
+        names_in_each_others_place(live, ghost, live_data, wrong_code),
     ];
     groups.into_iter().flatten().collect()
 }
@@ -272,7 +300,7 @@ fn corpus(live: &str, ghost: &str, live_data: &Value, wrong_code: &str) -> Vec<C
 
 /// Every method on every path (the entry path deletes the ghost): the whole routing table.
 fn methods_on_every_path(live: &str, ghost: &str, live_data: &Value) -> Vec<Case> {
-    let list_data = list_answer(live, live_data);
+    let list_data = list_answer(live_data);
     let tidy_data = tidy_answer();
     let mut cases = Vec::new();
     let paths: [(&str, String); 7] = [
@@ -1003,8 +1031,8 @@ fn verify_bodies(wrong_code: &str) -> Vec<Case> {
 }
 
 /// List's `limit` and `after` at their edges, and fields that list and tidy must ignore.
-fn list_and_tidy_parameters(live: &str, live_data: &Value) -> Vec<Case> {
-    let list_data = list_answer(live, live_data);
+fn list_and_tidy_parameters(live_data: &Value) -> Vec<Case> {
+    let list_data = list_answer(live_data);
     let tidy_data = tidy_answer();
     let mut cases = Vec::new();
     let g = "list query";
@@ -1444,6 +1472,230 @@ fn unauthenticated_requests(live: &str) -> Vec<Case> {
     cases
 }
 
+/// Every method on the accessor paths and on lookup (deletes name a ghost
+/// accessor, so the live entry stays).
+fn accessor_paths(live: &str, ghost: &str, live_data: &Value) -> Vec<Case> {
+    let _ = live;
+    let accessor = live_data["accessor"].as_str().expect("accessor");
+    let g = "accessor path";
+    let mut cases = Vec::new();
+    let paths: [(&str, String); 3] = [
+        ("totp/accessor/<a>", format!("totp/accessor/{accessor}")),
+        (
+            "totp/accessor/<a>/code",
+            format!("totp/accessor/{accessor}/code"),
+        ),
+        ("totp/lookup", "totp/lookup".into()),
+    ];
+    for (name, path) in &paths {
+        for method in ["GET", "PUT", "POST", "DELETE", "LIST", "PATCH", "HEAD"] {
+            let want = match (*name, method) {
+                (_, "HEAD") => Want::Text(405, ""),
+                (_, "PATCH") => vault(400, "mime: no media type"),
+                ("totp/accessor/<a>", "GET") => Want::Ok(live_data.clone(), Value::Null),
+                ("totp/accessor/<a>", "DELETE") => Want::Ok(json!({}), Value::Null),
+                ("totp/accessor/<a>/code", "GET") => Want::OkCheck(check_code),
+                ("totp/lookup", "PUT" | "POST") => invalid(&[missing("uuid", MISSING_STR)]),
+                _ => unsupported_operation(),
+            };
+            let target = if *name == "totp/accessor/<a>" && method == "DELETE" {
+                format!("auth/ratls/totp/accessor/{ghost}")
+            } else {
+                format!("auth/ratls/{path}")
+            };
+            cases.push(case(g, format!("{method} {name}"), method, target, want));
+        }
+    }
+    let bad = invalid(&[BAD_ACCESSOR]);
+    for (label, target) in [
+        ("not a uuid", "totp/accessor/not-an-accessor".to_owned()),
+        (
+            "upper case",
+            format!("totp/accessor/{}", accessor.to_uppercase()),
+        ),
+        (
+            "no hyphens",
+            format!("totp/accessor/{}", accessor.replace('-', "")),
+        ),
+        ("braces", format!("totp/accessor/%7B{accessor}%7D")),
+        ("code of a non-uuid", "totp/accessor/x/code".to_owned()),
+    ] {
+        cases.push(case(
+            g,
+            label,
+            "GET",
+            format!("auth/ratls/{target}"),
+            bad.clone(),
+        ));
+    }
+    cases.push(case(
+        g,
+        "delete a non-uuid accessor",
+        "DELETE",
+        "auth/ratls/totp/accessor/x",
+        bad,
+    ));
+    cases
+}
+
+/// Lookup bodies: the uuid in the body, every wrong shape of it.
+fn lookup_bodies(live: &str, ghost: &str, live_data: &Value) -> Vec<Case> {
+    let g = "lookup body";
+    let mut cases = Vec::new();
+    for (label, body, want) in [
+        (
+            "the live uuid",
+            json!({"uuid": live}),
+            Want::Ok(live_data.clone(), Value::Null),
+        ),
+        ("a ghost uuid", json!({"uuid": ghost}), not_found()),
+        (
+            "empty uuid",
+            json!({"uuid": ""}),
+            invalid(&[missing("uuid", MISSING_STR)]),
+        ),
+        (
+            "uuid a number",
+            json!({"uuid": 7}),
+            invalid(&[wrong("uuid", NOT_STR)]),
+        ),
+        (
+            "uuid null",
+            json!({"uuid": null}),
+            invalid(&[wrong("uuid", NOT_STR)]),
+        ),
+        (
+            "uuid a list",
+            json!({"uuid": [live]}),
+            invalid(&[wrong("uuid", NOT_STR)]),
+        ),
+        (
+            "uuid upper case",
+            json!({"uuid": live.to_uppercase()}),
+            invalid(&[BAD_UUID]),
+        ),
+        (
+            "uuid without hyphens",
+            json!({"uuid": live.replace('-', "")}),
+            invalid(&[BAD_UUID]),
+        ),
+        (
+            "extra field",
+            json!({"uuid": live, "policy": "x"}),
+            Want::Ok(
+                live_data.clone(),
+                json!(["Endpoint ignored these unrecognized parameters: [policy]"]),
+            ),
+        ),
+    ] {
+        cases.push(body_case(g, label, "totp/lookup", body.to_string(), want));
+    }
+    cases
+}
+
+/// A uuid where an accessor belongs and the reverse: found nowhere, and
+/// deletes remove nothing.
+fn names_in_each_others_place(
+    live: &str,
+    ghost: &str,
+    live_data: &Value,
+    wrong_code: &str,
+) -> Vec<Case> {
+    let accessor = live_data["accessor"].as_str().expect("accessor");
+    let g = "uuid for accessor";
+    let mut cases = vec![
+        case(
+            g,
+            "read: uuid as accessor",
+            "GET",
+            format!("auth/ratls/totp/accessor/{live}"),
+            accessor_not_found(),
+        ),
+        case(
+            g,
+            "code: uuid as accessor",
+            "GET",
+            format!("auth/ratls/totp/accessor/{live}/code"),
+            accessor_not_found(),
+        ),
+        case(
+            g,
+            "delete: uuid as accessor",
+            "DELETE",
+            format!("auth/ratls/totp/accessor/{live}"),
+            Want::Ok(json!({}), Value::Null),
+        ),
+        case(
+            g,
+            "read: accessor as uuid",
+            "GET",
+            format!("auth/ratls/totp/{accessor}"),
+            not_found(),
+        ),
+        case(
+            g,
+            "code: accessor as uuid",
+            "GET",
+            format!("auth/ratls/totp/{accessor}/code"),
+            not_found(),
+        ),
+        case(
+            g,
+            "delete: accessor as uuid",
+            "DELETE",
+            format!("auth/ratls/totp/{accessor}"),
+            Want::Ok(json!({}), Value::Null),
+        ),
+    ];
+    for (label, target, body, want) in [
+        (
+            "lookup: accessor as uuid",
+            "totp/lookup",
+            json!({"uuid": accessor}),
+            not_found(),
+        ),
+        (
+            "redeem: accessor as uuid",
+            "totp/redeem",
+            json!({"uuid": accessor, "policy": LIVE_POLICY}),
+            valid(false),
+        ),
+        (
+            "verify: uuid as accessor",
+            "totp/verify",
+            json!({"policy": LIVE_POLICY, "code": wrong_code, "accessor": live}),
+            valid(false),
+        ),
+        (
+            "verify: a ghost accessor",
+            "totp/verify",
+            json!({"policy": LIVE_POLICY, "code": wrong_code, "accessor": ghost}),
+            valid(false),
+        ),
+        (
+            "verify: a wrong code for the right accessor",
+            "totp/verify",
+            json!({"policy": LIVE_POLICY, "code": wrong_code, "accessor": accessor}),
+            valid(false),
+        ),
+        (
+            "verify: accessor not a uuid",
+            "totp/verify",
+            json!({"policy": LIVE_POLICY, "code": wrong_code, "accessor": "x"}),
+            invalid(&[BAD_ACCESSOR]),
+        ),
+        (
+            "verify: accessor a number",
+            "totp/verify",
+            json!({"policy": LIVE_POLICY, "code": wrong_code, "accessor": 1}),
+            invalid(&[wrong("accessor", NOT_STR)]),
+        ),
+    ] {
+        cases.push(body_case(g, label, target, body.to_string(), want));
+    }
+    cases
+}
+
 /// Compares one answer with what it must be; `Err` says how it differs.
 fn check(resp: &RawResp, want: &Want) -> Result<(), String> {
     let json_body = || -> Result<Value, String> {
@@ -1551,9 +1803,13 @@ fn hostile_inputs_answer_exactly_and_change_nothing() {
     let live = created["uuid"].as_str().expect("uuid").to_owned();
     expect::storage_holds(&bao, MOUNT, &[&created]);
     let snapshot: BTreeMap<String, String> = bao.snapshot(MOUNT);
-    assert_eq!(snapshot.len(), 2, "entry and index key: {snapshot:?}");
+    assert_eq!(
+        snapshot.len(),
+        5,
+        "mount key, layout record, entry, accessor record and index key: {snapshot:?}"
+    );
     let ghost = uuid::Uuid::new_v4().to_string();
-    let live_data = expect::stored_form(&created);
+    let live_data = expect::public_form(&created);
 
     let cases = corpus(&live, &ghost, &live_data, &wrong_code(&live));
     let mut failures = Vec::new();
@@ -1629,7 +1885,11 @@ fn hostile_inputs_answer_exactly_and_change_nothing() {
         cases.len(),
         failures.join("\n")
     );
-    assert_eq!(cases.len(), 240, "the corpus is 240 inputs");
+    assert_eq!(
+        cases.len(),
+        CORPUS_SIZE,
+        "the corpus is {CORPUS_SIZE} inputs"
+    );
     // The live entry is still there and still readable.
     let resp = bao.get(&format!("auth/ratls/totp/{live}"));
     assert_eq!(resp.status, 200, "{resp:?}");

@@ -61,7 +61,7 @@ fn the_plugin(bao: &Bao) -> u32 {
 }
 
 /// Creates `count` entries from [`THREADS`] keep-alive clients, each with
-/// `expiration(i)`; returns the uuids.
+/// `expiration(i)`; returns their accessors (what lists name).
 fn create_many(
     bao: &Bao,
     count: usize,
@@ -90,7 +90,9 @@ fn create_many(
                         let text = resp.body_mut().read_to_string().expect("body");
                         assert_eq!(status, 200, "create: {text}");
                         let value: Value = serde_json::from_str(&text).expect("JSON");
-                        ids.push(value["data"]["uuid"].as_str().expect("uuid").to_owned());
+                        // Lists name entries by accessor.
+                        let accessor = value["data"]["accessor"].as_str().expect("accessor");
+                        ids.push(accessor.to_owned());
                     }
                     ids
                 })
@@ -178,24 +180,37 @@ fn plugin_memory_and_fds_stay_bounded() {
     let removed = report["entries_removed"].as_u64().expect("count");
     assert!(removed <= SHORT_LIVED as u64, "{report}");
     assert_eq!(report["index_keys_repaired"], 0, "{report}");
+    assert_eq!(report["accessor_records_repaired"], 0, "{report}");
     assert_eq!(report["replay_records_removed"], 0, "{report}");
-    let zero = json!({"entries_removed": 0, "index_keys_removed": 0, "index_keys_repaired": 0, "replay_records_removed": 0});
+    let zero = json!({
+        "entries_removed": 0,
+        "index_keys_removed": 0,
+        "index_keys_repaired": 0,
+        "accessor_records_removed": 0,
+        "accessor_records_repaired": 0,
+        "replay_records_removed": 0
+    });
     let again = bao.post("auth/ratls/tidy", &json!({}));
     assert_eq!(again.json()["data"], zero, "a second tidy finds nothing");
     let root = format!("auth/{}/", bao.mount_uuid("ratls"));
-    let stored = bao.raw_list(&format!("{root}totp/"));
+    let stored = bao.raw_list(&format!("{root}grant/"));
     assert_eq!(
         stored.len(),
         creates + 1,
         "tidy kept every live entry and only those"
     );
     let mut index_keys = 0;
-    for dir in bao.raw_list(&format!("{root}policy/")) {
-        index_keys += bao.raw_list(&format!("{root}policy/{dir}")).len();
+    for dir in bao.raw_list(&format!("{root}by-policy/")) {
+        index_keys += bao.raw_list(&format!("{root}by-policy/{dir}")).len();
     }
     assert_eq!(index_keys, creates + 1, "one index key per live entry");
+    assert_eq!(
+        bao.raw_list(&format!("{root}accessor/")).len(),
+        creates + 1,
+        "one accessor record per live entry"
+    );
     assert!(
-        bao.raw_list(&format!("{root}used/")).is_empty(),
+        bao.raw_list(&format!("{root}replay/")).is_empty(),
         "no replay record"
     );
     let (rss_after, hwm_after) = (status_kib(pid, "VmRSS"), status_kib(pid, "VmHWM"));
@@ -211,11 +226,11 @@ fn plugin_memory_and_fds_stay_bounded() {
         let token = bao.root_token.as_str();
         let status = match i % 5 {
             0 => agent
-                .get(format!("{base}/totp/{id}"))
+                .get(format!("{base}/totp/accessor/{id}"))
                 .header("X-Vault-Token", token)
                 .call(),
             1 => agent
-                .get(format!("{base}/totp/{id}/code"))
+                .get(format!("{base}/totp/accessor/{id}/code"))
                 .header("X-Vault-Token", token)
                 .call(),
             2 => agent

@@ -35,7 +35,7 @@ async fn codes_verify_once_and_survive_restarts() {
     );
     assert!(
         h.storage
-            .get(&format!("used/{uuid}"))
+            .get(&format!("replay/{}", h.grant_id(&uuid).await))
             .await
             .unwrap()
             .is_none()

@@ -12,6 +12,8 @@ async fn create_stores_and_answers_the_entry() {
     assert!(response.warnings.is_empty());
     let mut data = Value::Object(response.data.clone());
     let uuid = data["uuid"].as_str().unwrap().to_owned();
+    let accessor = data["accessor"].as_str().unwrap().to_owned();
+    assert_ne!(accessor, uuid);
     let url = data.as_object_mut().unwrap().remove("otpauth_url").unwrap();
     assert!(
         url.as_str()
@@ -20,12 +22,23 @@ async fn create_stores_and_answers_the_entry() {
     );
     assert_eq!(
         data,
-        json!({"uuid": uuid, "created": NOW, "expiration": NOW + 60, "policy": "text"})
+        json!({"uuid": uuid, "accessor": accessor, "created": NOW, "expiration": NOW + 60, "policy": "text"})
     );
     assert_eq!(h.stored(&uuid).await, Some(data.clone()));
+    let grant = h.grant_id(&uuid).await;
+    let keys = h.entry_keys();
+    assert_eq!(keys.len(), 3, "{keys:?}");
+    assert_eq!(keys[0], format!("accessor/{accessor}"));
+    assert!(keys[1].starts_with(&format!("by-policy/74657874/{grant}.")));
+    assert_eq!(keys[2], format!("grant/{grant}"));
     assert_eq!(
         h.storage.keys(),
-        vec![format!("policy/74657874/{uuid}"), format!("totp/{uuid}")]
+        [keys, vec!["meta/key".into(), "meta/layout".into()]]
+            .concat()
+            .into_iter()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect::<Vec<_>>()
     );
 }
 
@@ -55,7 +68,8 @@ async fn every_create_makes_a_new_entry() {
     let first = h.create(body.clone()).await;
     let second = h.create(body).await;
     assert_ne!(first.data["uuid"], second.data["uuid"]);
-    assert_eq!(h.storage.keys().len(), 4);
+    assert_ne!(first.data["accessor"], second.data["accessor"]);
+    assert_eq!(h.entry_keys().len(), 6);
 }
 
 #[tokio::test]

@@ -2,10 +2,12 @@
 //! storage with a fixed clock: every request is decoded, routed and
 //! validated exactly as over gRPC. One file per endpoint.
 
+mod accessor;
 mod codes;
 mod create;
 mod delete;
 mod host_failures;
+mod layout;
 mod read_list;
 mod redeem;
 mod routing;
@@ -16,10 +18,12 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 
 use super::{INFO, RatlsBackend};
-use crate::domain::EntryId;
 use crate::domain::code::{PERIOD, current_code};
+use crate::domain::{EntryId, MountKey};
 use crate::protocol::server::dispatch;
-use crate::protocol::{Error, Operation, ReplicationState, Request, Response, Router, Storage};
+use crate::protocol::{
+    Error, LogicalBackend as _, Operation, ReplicationState, Request, Response, Router, Storage,
+};
 use crate::testing::{self, MAX_LEASE_TTL, ManualClock, MemStorage, NOW, StaticSystemView};
 
 /// The fixture's max lease TTL in seconds.
@@ -95,9 +99,38 @@ impl Harness {
             .unwrap()
     }
 
+    /// The mount key, once the layout is prepared.
+    async fn mount_key(&self) -> Option<MountKey> {
+        crate::backend::store::meta::load_key(self.storage.as_ref())
+            .await
+            .unwrap()
+    }
+
+    /// The grant id of `uuid` in hex, as storage keys name it.
+    async fn grant_id(&self, uuid: &str) -> String {
+        let key = self.mount_key().await.unwrap();
+        key.grant_id(&EntryId::parse(uuid).unwrap()).to_string()
+    }
+
+    /// The stored form of the entry with this uuid.
     async fn stored(&self, uuid: &str) -> Option<Value> {
-        let bytes = self.storage.get(&format!("totp/{uuid}")).await.unwrap()?;
+        let key = self.mount_key().await?;
+        let grant = key.grant_id(&EntryId::parse(uuid).unwrap());
+        let bytes = self.storage.get(&format!("grant/{grant}")).await.unwrap()?;
         Some(serde_json::from_slice(&bytes).unwrap())
+    }
+
+    /// Every key but the mount's own records (`meta/`).
+    fn entry_keys(&self) -> Vec<String> {
+        let mut keys = self.storage.keys();
+        keys.retain(|k| !k.starts_with("meta/"));
+        keys
+    }
+
+    /// The accessor of the entry with this uuid.
+    async fn accessor(&self, uuid: &str) -> String {
+        let stored = self.stored(uuid).await.unwrap();
+        stored["accessor"].as_str().unwrap().to_owned()
     }
 }
 

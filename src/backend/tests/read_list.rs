@@ -1,4 +1,4 @@
-//! `totp/<uuid>` read and `totp/` list.
+//! `totp/<uuid>` read and `totp/` list: neither ever shows a uuid.
 
 use super::*;
 
@@ -6,12 +6,13 @@ use super::*;
 async fn read_answers_live_entries_and_404_otherwise() {
     let h = Harness::new();
     let uuid = h.new_entry("p", NOW + 60).await;
+    let accessor = h.accessor(&uuid).await;
     let data = h
         .data(Operation::Read, &format!("totp/{uuid}"), Value::Null)
         .await;
     assert_eq!(
         data,
-        json!({"uuid": uuid, "created": NOW, "expiration": NOW + 60, "policy": "p"})
+        json!({"accessor": accessor, "created": NOW, "expiration": NOW + 60, "policy": "p"})
     );
 
     let not_found = |response: Response| {
@@ -48,13 +49,24 @@ async fn read_answers_live_entries_and_404_otherwise() {
 async fn list_pages_through_live_entries() {
     let h = Harness::new();
     let mut live = Vec::new();
+    let mut uuids = Vec::new();
     for i in 0..5 {
-        live.push(h.new_entry(&format!("p{i}"), NOW + 100).await);
+        let uuid = h.new_entry(&format!("p{i}"), NOW + 100).await;
+        live.push(h.accessor(&uuid).await);
+        uuids.push(uuid);
     }
-    let expiring = h.new_entry("short", NOW + 10).await;
+    let expiring_uuid = h.new_entry("short", NOW + 10).await;
+    let expiring = h.accessor(&expiring_uuid).await;
+    uuids.push(expiring_uuid);
     live.sort();
 
     let all = h.data(Operation::List, "totp/", Value::Null).await;
+    for uuid in &uuids {
+        assert!(
+            !all.to_string().contains(uuid.as_str()),
+            "a list shows no uuid"
+        );
+    }
     let mut with_expiring = live.clone();
     with_expiring.push(expiring.clone());
     with_expiring.sort();

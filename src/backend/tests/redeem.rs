@@ -18,9 +18,9 @@ async fn redeem_consumes_exactly_once() {
         json!({"valid": true})
     );
     assert!(
-        h.storage.keys().is_empty(),
-        "entry and index removed: {:?}",
-        h.storage.keys()
+        h.entry_keys().is_empty(),
+        "entry, accessor record and index removed: {:?}",
+        h.entry_keys()
     );
     assert_eq!(
         h.data(Operation::Update, "totp/redeem", redeem("p")).await,

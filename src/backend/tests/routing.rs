@@ -61,6 +61,9 @@ async fn help_describes_every_path_with_openapi() {
         [
             "/totp",
             "/totp/",
+            "/totp/lookup",
+            "/totp/accessor/{accessor}",
+            "/totp/accessor/{accessor}/code",
             "/totp/redeem",
             "/totp/verify",
             "/totp/{uuid}/code",
@@ -103,7 +106,7 @@ async fn help_describes_every_path_with_openapi() {
         entry.data["help"]
             .as_str()
             .unwrap()
-            .contains("Read and delete TOTP entries.")
+            .contains("Read and delete TOTP entries by uuid.")
     );
     assert_eq!(
         h.call(Operation::Help, "nope", Value::Null).await,
@@ -115,6 +118,7 @@ async fn help_describes_every_path_with_openapi() {
 fn sample_path(spec: &PathSpec<RatlsBackend>) -> String {
     spec.display
         .replace("{uuid}", "1b4e28ba-2fa1-41d2-883f-0016d3cca427")
+        .replace("{accessor}", "0e9b3f4c-3f1e-4f7a-8d2b-6a1c9e2f4b10")
 }
 
 #[test]
@@ -129,6 +133,19 @@ fn routing_table() {
     assert_eq!(route("totp/abc"), Some(("totp/{uuid}", Some("abc".into()))));
     assert_eq!(route("totp/a/b"), Some(("totp/{uuid}", Some("a/b".into()))));
     assert_eq!(route("totp/redeem"), Some(("totp/redeem", None)));
+    assert_eq!(route("totp/lookup"), Some(("totp/lookup", None)));
+    assert_eq!(
+        route("totp/accessor/abc"),
+        Some(("totp/accessor/{accessor}", None))
+    );
+    assert_eq!(
+        route("totp/accessor/abc/code"),
+        Some(("totp/accessor/{accessor}/code", None))
+    );
+    assert_eq!(
+        route("totp/accessor"),
+        Some(("totp/{uuid}", Some("accessor".into())))
+    );
     assert_eq!(route("totp/verify"), Some(("totp/verify", None)));
     assert_eq!(
         route("totp/abc/code"),
@@ -146,7 +163,17 @@ fn table_order_does_not_matter() {
         .paths
         .iter()
         .map(sample_path)
-        .chain(["totp/redeem/code", "totp/verify/code", "totp/x/code/code"].map(String::from))
+        .chain(
+            [
+                "totp/redeem/code",
+                "totp/verify/code",
+                "totp/x/code/code",
+                "totp/accessor/code",
+                "totp/accessor/x/y",
+                "totp/lookup/code",
+            ]
+            .map(String::from),
+        )
         .collect();
     let canonical = Router::new(INFO.paths).unwrap();
     let expected: Vec<_> = probes

@@ -10,22 +10,26 @@ async fn tidy_and_rollback_remove_expired_entries() {
     h.clock.set(NOW + 10);
     let report = h.data(Operation::Update, "tidy", Value::Null).await;
     assert_eq!(report["entries_removed"], 1);
-    assert_eq!(
-        h.storage.keys(),
-        [format!("policy/70/{keep}"), format!("totp/{keep}")]
-    );
+    assert_eq!(report["index_keys_removed"], 1);
+    assert_eq!(report["accessor_records_removed"], 1);
+    let grant = h.grant_id(&keep).await;
+    let keys = h.entry_keys();
+    assert_eq!(keys.len(), 3, "{keys:?}");
+    assert_eq!(keys[0], format!("accessor/{}", h.accessor(&keep).await));
+    assert!(keys[1].starts_with(&format!("by-policy/70/{grant}.")));
+    assert_eq!(keys[2], format!("grant/{grant}"));
 
     // Rollback tidies where this node may write, at most every few minutes.
     h.new_entry("p", NOW + 20).await;
     h.clock.set(NOW + 20);
     assert_eq!(h.call(Operation::Rollback, "", Value::Null).await, Ok(None));
-    assert_eq!(h.storage.keys().len(), 2);
+    assert_eq!(h.entry_keys().len(), 3);
     h.new_entry("p", NOW + 30).await;
     h.clock.set(NOW + 30);
     h.call(Operation::Rollback, "", Value::Null).await.unwrap();
     assert_eq!(
-        h.storage.keys().len(),
-        4,
+        h.entry_keys().len(),
+        6,
         "throttled: the second rollback does not tidy"
     );
 
@@ -40,7 +44,7 @@ async fn tidy_and_rollback_remove_expired_entries() {
         .call(Operation::Rollback, "", Value::Null)
         .await
         .unwrap();
-    assert_eq!(standby.storage.keys().len(), 2);
+    assert_eq!(standby.entry_keys().len(), 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -61,5 +65,5 @@ async fn concurrent_tidies_count_each_removal_once() {
         removed += task.await.unwrap()["entries_removed"].as_u64().unwrap();
     }
     assert_eq!(removed, 30);
-    assert!(h.storage.keys().is_empty());
+    assert!(h.entry_keys().is_empty());
 }
