@@ -64,16 +64,22 @@ impl Drop for Launched {
 }
 
 impl Launched {
-    /// Waits up to `limit` for the exit, then returns its status and
-    /// everything the plugin wrote to stderr.
-    fn exit_within(&mut self, limit: Duration) -> (ExitStatus, String) {
-        let status = wait_exit(&mut self.child, limit)
-            .unwrap_or_else(|| panic!("still running {limit:?} later"));
+    /// go-plugin's `Kill`: `GRPCController.Shutdown` over `channel`, then the
+    /// process must exit with status 0 within the grace period before
+    /// SIGKILL. Returns everything it wrote to stderr.
+    async fn shut_down(&mut self, channel: Channel) -> String {
+        GrpcControllerClient::new(channel)
+            .shutdown(Empty {})
+            .await
+            .unwrap();
+        let status = wait_exit(&mut self.child, KILL_GRACE)
+            .unwrap_or_else(|| panic!("still running {KILL_GRACE:?} after Shutdown"));
         let mut stderr = String::new();
         if let Some(mut pipe) = self.child.stderr.take() {
             pipe.read_to_string(&mut stderr).unwrap();
         }
-        (status, stderr)
+        assert!(status.success(), "{status}: {stderr}");
+        stderr
     }
 }
 
@@ -449,13 +455,7 @@ impl VaultSession {
     /// go-plugin's `Kill`: `Shutdown`, then the process must be gone within
     /// the grace period. Returns its stderr.
     async fn kill(mut self) -> String {
-        GrpcControllerClient::new(self.channel.clone())
-            .shutdown(Empty {})
-            .await
-            .unwrap();
-        let (status, stderr) = self.plugin.exit_within(KILL_GRACE);
-        assert!(status.success(), "{status}: {stderr}");
-        stderr
+        self.plugin.shut_down(self.channel.clone()).await
     }
 }
 
@@ -695,18 +695,14 @@ async fn locks_its_memory_only_when_vault_asks() {
     assert_eq!(version.plugin_version, PLUGIN_VERSION);
     let memory = memory_kb(locked.child.id());
     assert!(memory["VmLck"] > 0, "{memory:?}");
-    // Everything mapped is locked, so it is all resident.
-    assert!(memory["VmRSS"] >= memory["VmLck"] / 2, "{memory:?}");
+    // Locked pages are resident.
+    assert!(memory["VmRSS"] >= memory["VmLck"] * 9 / 10, "{memory:?}");
     eprintln!(
         "idle after a handshake and two calls: unlocked VmRSS {} kB; locked VmRSS {} kB, VmLck {} kB",
         plain["VmRSS"], memory["VmRSS"], memory["VmLck"]
     );
-    GrpcControllerClient::new(host_channel(&host, &locked.handshake))
-        .shutdown(Empty {})
-        .await
-        .unwrap();
-    let (status, stderr) = locked.exit_within(KILL_GRACE);
-    assert!(status.success(), "{stderr}");
+    let channel = host_channel(&host, &locked.handshake);
+    locked.shut_down(channel).await;
 }
 
 #[test]
@@ -849,12 +845,8 @@ async fn runs_in_an_empty_root_directory() {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    GrpcControllerClient::new(host_channel(&host, &plugin.handshake))
-        .shutdown(Empty {})
-        .await
-        .unwrap();
-    let (status, stderr) = plugin.exit_within(KILL_GRACE);
-    assert!(status.success(), "{stderr}");
+    let channel = host_channel(&host, &plugin.handshake);
+    plugin.shut_down(channel).await;
     eprintln!(
         "static binary in a root holding only {entries:?}: handshake line after {handshake_time:?}"
     );
