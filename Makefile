@@ -7,6 +7,15 @@ VENV_STAMP := $(VENV)/.installed
 BAO := $(abspath $(VENV))/bin/bao
 PYTHON := $(abspath $(VENV))/bin/python
 PLUGIN := vault-plugin-auth-ratls
+# The shipped binary is linked statically (glibc's static-pie: no dynamic
+# loader, no libc at run time), so it starts where Vault does: the Alpine
+# (musl) server images, RHEL 8, Ubuntu 20.04, Debian 11, Amazon Linux 2.
+# An explicit --target keeps the flag off build scripts and proc macros.
+TARGET := $(shell rustc -vV | sed -n 's/^host: //p')
+RELEASE_BIN := target/$(TARGET)/release/$(PLUGIN)
+# What every process and end-to-end test launches: the release binary, so
+# that what is tested is what ships.
+TEST_ENV := RATLS_PLUGIN_BIN=$(abspath $(RELEASE_BIN)) BAO_BIN=$(BAO) PYTHON_BIN=$(PYTHON)
 
 .PHONY: build release bao test test-fast test-ha test-heavy fuzz lint dev dev-stop bench clean
 
@@ -14,7 +23,8 @@ build:
 	cargo build --locked
 
 release:
-	cargo build --locked --release
+	RUSTFLAGS="-C target-feature=+crt-static" cargo build --locked --release --target $(TARGET)
+	@sha256sum $(RELEASE_BIN)
 
 # A project-local virtualenv with the pinned OpenBao and test clients.
 $(VENV_STAMP): requirements-test.txt
@@ -25,12 +35,12 @@ $(VENV_STAMP): requirements-test.txt
 bao: $(VENV_STAMP)
 
 # Every test run by make needs OpenBao: a missing one fails instead of skipping.
-E2E_ENV := RATLS_REQUIRE_BAO=1 BAO_BIN=$(BAO) PYTHON_BIN=$(PYTHON)
+E2E_ENV := RATLS_REQUIRE_BAO=1 $(TEST_ENV)
 
 # Unit, in-process gRPC, process and end-to-end tests (against a real `bao server`),
 # the trust suite and the crash, restart and HA cluster tests, then `make test-ha`'s
 # heavy resource run (10,000 creates).
-test: $(VENV_STAMP)
+test: release $(VENV_STAMP)
 	$(E2E_ENV) cargo test --locked -- --test-threads=4
 	$(MAKE) --no-print-directory test-heavy
 
@@ -39,11 +49,11 @@ test: $(VENV_STAMP)
 test-fast:
 	cargo test --locked --lib --test fuzz_dispatch --test grpc_backend --test handshake --test channel_security
 
-test-heavy: $(VENV_STAMP)
+test-heavy: release $(VENV_STAMP)
 	RATLS_HEAVY=1 $(E2E_ENV) cargo test --locked --test e2e_trust resources -- --nocapture
 
 # Crash safety under load, restart durability and a 3-node Raft cluster.
-test-ha: $(VENV_STAMP)
+test-ha: release $(VENV_STAMP)
 	$(E2E_ENV) cargo test --locked --test e2e_cluster -- --nocapture
 	$(MAKE) --no-print-directory test-heavy
 
@@ -60,7 +70,7 @@ lint:
 # A real OpenBao dev server on 127.0.0.1 with the plugin registered and
 # enabled at auth/ratls. Stop it with `make dev-stop`.
 dev: release $(VENV_STAMP)
-	BAO_BIN=$(BAO) PLUGIN_BIN=target/release/$(PLUGIN) scripts/dev.sh
+	BAO_BIN=$(BAO) PLUGIN_BIN=$(RELEASE_BIN) scripts/dev.sh
 
 dev-stop:
 	scripts/dev.sh stop
@@ -70,7 +80,7 @@ dev-stop:
 bench: release $(VENV_STAMP)
 	cargo bench --locked --bench dispatch
 	cargo build --locked --release --example loadgen
-	BAO_BIN=$(BAO) PLUGIN_BIN=target/release/$(PLUGIN) LOADGEN_BIN=target/release/examples/loadgen bench/run.sh
+	BAO_BIN=$(BAO) PLUGIN_BIN=$(RELEASE_BIN) LOADGEN_BIN=target/release/examples/loadgen bench/run.sh
 
 clean:
 	cargo clean

@@ -448,3 +448,67 @@ async fn go_plugin_services_answer() {
         .unwrap();
     assert!(!socket_dir.exists());
 }
+
+/// HashiCorp Vault sends no `resolve-path` (an OpenBao 2.7 addition): each
+/// request arrives as itself, with Vault's `multiplex_id` metadata
+/// (`vault/plugincatalog/plugin_catalog.go` pluginClientConn), after the
+/// existence check for writes (`vault/request_handling.go`).
+#[tokio::test]
+async fn vault_requests_arrive_without_resolve_path() {
+    let plugin = Plugin::set_up().await;
+    let mut backend = plugin.backend();
+    let vault = |operation: &str, path: &str, data: &str| {
+        let mut call = tonic::Request::new(pb::HandleRequestArgs {
+            storage_id: 0,
+            request: Some(request(operation, path, data)),
+        });
+        call.metadata_mut()
+            .insert("multiplex_id", "Qm4Tz8RkXw".parse().unwrap());
+        call
+    };
+
+    let mut check = tonic::Request::new(pb::HandleExistenceCheckArgs {
+        storage_id: 0,
+        request: Some(request("update", "totp", "{}")),
+    });
+    check
+        .metadata_mut()
+        .insert("multiplex_id", "Qm4Tz8RkXw".parse().unwrap());
+    let reply = backend.handle_existence_check(check).await.unwrap();
+    assert_eq!(
+        (reply.get_ref().check_found, reply.get_ref().exists),
+        (true, false),
+        "PUT totp becomes create"
+    );
+    let body = json!({"policy": "p", "expiration": now() + 600}).to_string();
+    let reply = backend
+        .handle_request(vault("create", "totp", &body))
+        .await
+        .unwrap();
+    let created = data(reply.get_ref());
+    let uuid = created["uuid"].as_str().unwrap().to_owned();
+
+    let reply = backend
+        .handle_request(vault("read", &format!("totp/{uuid}"), "null"))
+        .await
+        .unwrap();
+    let read = data(reply.get_ref());
+    assert_eq!(read["uuid"], uuid.as_str());
+    assert_eq!(read["policy"], "p");
+    let reply = backend
+        .handle_request(vault("list", "totp/", "null"))
+        .await
+        .unwrap();
+    assert_eq!(data(reply.get_ref())["keys"], json!([uuid]));
+    let reply = backend
+        .handle_request(vault("help", "totp", "null"))
+        .await
+        .unwrap();
+    assert!(data(reply.get_ref())["help"].is_string());
+    let reply = backend
+        .handle_request(vault("delete", &format!("totp/{uuid}"), "null"))
+        .await
+        .unwrap();
+    assert_eq!(data(reply.get_ref()), json!({}));
+    assert!(plugin.broker.state.keys().is_empty());
+}

@@ -51,7 +51,8 @@ impl PluginEnv {
         }
     }
 
-    fn get(&self, key: &str) -> Option<&str> {
+    /// The value of `key`, if set.
+    pub fn get(&self, key: &str) -> Option<&str> {
         self.vars.get(key).map(String::as_str)
     }
 }
@@ -71,9 +72,13 @@ pub(super) fn check(
     let offered = env.get(PROTOCOL_VERSIONS_VAR).unwrap_or_default();
     let wanted = config.app_version.to_string();
     if !offered.split(',').any(|v| v.trim() == wanted) {
+        // Vault and OpenBao offer older versions only as a fallback after a
+        // failed launch of the current one, so point at that launch's error.
         bail!(
             "the host offers plugin protocol versions [{offered}], but this plugin speaks only \
-             version {wanted}; upgrade Vault (1.15 or later) or OpenBao"
+             version {wanted} (gRPC with AutoMTLS): Vault 1.15+ and OpenBao offer 3,4 only \
+             after a version {wanted} launch failed, whose error the server log shows; older \
+             Vault must be upgraded"
         );
     }
     let pem = env

@@ -10,6 +10,7 @@ mod controller;
 pub mod handshake;
 mod listener;
 pub mod log;
+pub mod startup;
 mod stdio;
 pub mod tls;
 

@@ -19,8 +19,15 @@ use vault_plugin_auth_ratls::domain::{EntryId, MountKey};
 
 /// The plugin's name in the catalog and its file name in the plugin directory.
 pub const PLUGIN: &str = "vault-plugin-auth-ratls";
-/// The plugin binary cargo built for these tests.
-pub const PLUGIN_BIN: &str = env!("CARGO_BIN_EXE_vault-plugin-auth-ratls");
+/// The plugin binary the servers run: `RATLS_PLUGIN_BIN` (`make test` points
+/// it at the static release build, so that what is tested is what ships),
+/// else the one cargo built for these tests.
+pub fn plugin_bin() -> PathBuf {
+    std::env::var_os("RATLS_PLUGIN_BIN").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_vault-plugin-auth-ratls")),
+        PathBuf::from,
+    )
+}
 /// The version the plugin reports (`v` + crate version).
 pub const PLUGIN_VERSION: &str = concat!("v", env!("CARGO_PKG_VERSION"));
 
@@ -259,7 +266,9 @@ impl Bao {
         let plugins = dir.path().join("plugins");
         std::fs::create_dir_all(&plugins).expect("creating the plugin dir");
         std::fs::create_dir_all(dir.path().join("home")).expect("creating HOME");
-        std::fs::copy(PLUGIN_BIN, plugins.join(PLUGIN)).expect("copying the plugin binary");
+        let plugin_bin = plugin_bin();
+        std::fs::copy(&plugin_bin, plugins.join(PLUGIN))
+            .unwrap_or_else(|e| panic!("copying {}: {e}", plugin_bin.display()));
         let config = dir.path().join("config.hcl");
         std::fs::write(
             &config,

@@ -17,7 +17,7 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 use crate::client::{Client, wait_for};
-use crate::harness::{Bao, Cli, PLUGIN, PLUGIN_BIN, SCRUBBED_ENV, bao_bin};
+use crate::harness::{Bao, Cli, PLUGIN, SCRUBBED_ENV, bao_bin, plugin_bin};
 pub use crate::harness::{free_port, plugin_children};
 
 /// How long a node may take to open its listener, to stop, to become active.
@@ -70,7 +70,7 @@ impl Node {
         for sub in ["data", "plugins", "home", "t"] {
             std::fs::create_dir_all(dir.path().join(sub)).expect("creating a node dir");
         }
-        std::fs::copy(PLUGIN_BIN, dir.path().join("plugins").join(PLUGIN))
+        std::fs::copy(plugin_bin(), dir.path().join("plugins").join(PLUGIN))
             .expect("copying the plugin binary");
         let mut node = Self {
             name: name.to_owned(),

@@ -193,13 +193,15 @@ fn plugin_socket_is_private_and_the_plugin_dies_with_the_server() {
         for (path, mode) in opened {
             std::fs::set_permissions(path, mode).expect("chmod back");
         }
-        eprintln!(
-            "{}: {}",
-            socket.display(),
-            text.lines()
-                .find(|l| l.contains("PROBE"))
-                .unwrap_or_default()
-        );
+        if let Some(text) = text {
+            eprintln!(
+                "{}: {}",
+                socket.display(),
+                text.lines()
+                    .find(|l| l.contains("PROBE"))
+                    .unwrap_or_default()
+            );
+        }
     } else {
         eprintln!("not root: modes and owner checked, no other user to try them with");
     }

@@ -214,11 +214,26 @@ pub struct HostState {
     /// Nanoseconds.
     pub max_lease_ttl: Mutex<i64>,
     pub calls: Mutex<Vec<String>>,
+    /// As at plugin registration, where Vault's `Setup` has no storage or
+    /// system view behind the broker: every call fails with gRPC UNKNOWN.
+    pub registration: Mutex<bool>,
 }
 
 impl HostState {
     pub fn keys(&self) -> Vec<String> {
         self.entries.lock().unwrap().keys().cloned().collect()
+    }
+
+    /// Fails `call` (and records it) when the host is registering the plugin.
+    fn available(&self, call: &str) -> Result<(), Status> {
+        if *self.registration.lock().unwrap() {
+            self.calls.lock().unwrap().push(call.to_owned());
+            return Err(Status::unknown(format!(
+                "missing implementation for {call}: this method should not be called during \
+                 plugin Setup, but only during and after Initialize"
+            )));
+        }
+        Ok(())
     }
 
     fn record(&self, call: &str) -> Option<String> {
@@ -236,6 +251,7 @@ impl Storage for HostServices {
         &self,
         r: Request<pb::StorageListArgs>,
     ) -> Result<Response<pb::StorageListReply>, Status> {
+        self.0.available("list")?;
         let prefix = r.into_inner().prefix;
         if let Some(err) = self.0.record("list") {
             return Ok(Response::new(pb::StorageListReply { keys: vec![], err }));
@@ -256,6 +272,7 @@ impl Storage for HostServices {
         &self,
         r: Request<pb::StorageGetArgs>,
     ) -> Result<Response<pb::StorageGetReply>, Status> {
+        self.0.available("get")?;
         let key = r.into_inner().key;
         if let Some(err) = self.0.record("get") {
             return Ok(Response::new(pb::StorageGetReply { entry: None, err }));
@@ -281,6 +298,7 @@ impl Storage for HostServices {
         &self,
         r: Request<pb::StoragePutArgs>,
     ) -> Result<Response<pb::StoragePutReply>, Status> {
+        self.0.available("put")?;
         let entry = r.into_inner().entry.unwrap();
         if let Some(err) = self.0.record("put") {
             return Ok(Response::new(pb::StoragePutReply { err }));
@@ -297,6 +315,7 @@ impl Storage for HostServices {
         &self,
         r: Request<pb::StorageDeleteArgs>,
     ) -> Result<Response<pb::StorageDeleteReply>, Status> {
+        self.0.available("delete")?;
         let key = r.into_inner().key;
         if let Some(err) = self.0.record("delete") {
             return Ok(Response::new(pb::StorageDeleteReply { err }));
@@ -312,12 +331,14 @@ impl SystemView for HostServices {
         &self,
         _: Request<pb::Empty>,
     ) -> Result<Response<pb::TtlReply>, Status> {
+        self.0.available("default_lease_ttl")?;
         Ok(Response::new(pb::TtlReply {
             ttl: *self.0.max_lease_ttl.lock().unwrap(),
         }))
     }
 
     async fn max_lease_ttl(&self, _: Request<pb::Empty>) -> Result<Response<pb::TtlReply>, Status> {
+        self.0.available("max_lease_ttl")?;
         self.0.record("max_lease_ttl");
         Ok(Response::new(pb::TtlReply {
             ttl: *self.0.max_lease_ttl.lock().unwrap(),
@@ -328,6 +349,7 @@ impl SystemView for HostServices {
         &self,
         _: Request<pb::Empty>,
     ) -> Result<Response<pb::ReplicationStateReply>, Status> {
+        self.0.available("replication_state")?;
         Ok(Response::new(pb::ReplicationStateReply { state: 12288 }))
     }
 }
@@ -397,10 +419,20 @@ pub fn running_as_root() -> bool {
 
 /// Re-runs this test binary's probe test `test` (its full name, e.g.
 /// `channel::other_user_probe`) as uid/gid [`OTHER_UID`] against `socket`,
-/// and returns what it printed; fails unless the probe was refused.
-pub fn probe_as_other_user(test: &str, socket: &std::path::Path) -> String {
+/// and returns what it printed; fails unless the probe was refused. The
+/// binary runs from a copy that user can reach, since the checkout (and so
+/// `target/`) may sit in a directory only root may enter. `None`, with the
+/// reason printed, where no such place exists.
+pub fn probe_as_other_user(test: &str, socket: &std::path::Path) -> Option<String> {
     use std::os::unix::process::CommandExt as _;
-    let output = std::process::Command::new(std::env::current_exe().unwrap())
+    let copy = match copy_for_other_user(&std::env::current_exe().unwrap()) {
+        Ok(copy) => copy,
+        Err(reason) => {
+            eprintln!("SKIPPED the other-user probe: {reason}");
+            return None;
+        }
+    };
+    let output = std::process::Command::new(&copy.path)
         .args(["--exact", test, "--nocapture", "--test-threads=1"])
         .env(PROBE_VAR, socket)
         .uid(OTHER_UID)
@@ -415,7 +447,141 @@ pub fn probe_as_other_user(test: &str, socket: &std::path::Path) -> String {
     );
     assert!(output.status.success(), "probe as uid {OTHER_UID}: {text}");
     assert!(text.contains("PROBE: refused"), "{text}");
-    text
+    Some(text)
+}
+
+/// A copy of an executable in a fresh directory that uid [`OTHER_UID`] can
+/// reach and execute; the directory goes away on drop.
+pub struct OtherUserCopy {
+    pub path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// Copies `binary` to a fresh `0755` directory under the first of `$TMPDIR`,
+/// `/tmp`, `/var/tmp` and `/dev/shm` that every user can traverse and that is
+/// not mounted `noexec`. `Err` names why none would do.
+pub fn copy_for_other_user(binary: &std::path::Path) -> Result<OtherUserCopy, String> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut bases = vec![std::env::temp_dir()];
+    for base in ["/tmp", "/var/tmp", "/dev/shm"] {
+        if !bases.iter().any(|b| b == std::path::Path::new(base)) {
+            bases.push(PathBuf::from(base));
+        }
+    }
+    let mut refusals = Vec::new();
+    for base in bases {
+        if let Some(blocker) = base.ancestors().find(|dir| {
+            std::fs::metadata(dir).map_or(true, |m| m.permissions().mode() & 0o001 == 0)
+        }) {
+            refusals.push(format!(
+                "{} cannot be traversed by other users",
+                blocker.display()
+            ));
+            continue;
+        }
+        if mounted_noexec(&base) {
+            refusals.push(format!("{} is mounted noexec", base.display()));
+            continue;
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("ratls-other-user-")
+            .tempdir_in(&base)
+            .map_err(|e| format!("creating a directory in {}: {e}", base.display()))?;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = dir.path().join(binary.file_name().unwrap());
+        std::fs::copy(binary, &path).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        return Ok(OtherUserCopy { path, _dir: dir });
+    }
+    Err(format!(
+        "no directory another user can execute from: {}",
+        refusals.join("; ")
+    ))
+}
+
+/// Whether the mount holding `path` has the `noexec` option.
+fn mounted_noexec(path: &std::path::Path) -> bool {
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    mounts
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            Some((*fields.get(1)?, *fields.get(3)?))
+        })
+        .filter(|(point, _)| path.starts_with(point))
+        .max_by_key(|(point, _)| point.len())
+        .is_some_and(|(_, options)| options.split(',').any(|o| o == "noexec"))
+}
+
+/// The variable naming the plugin binary the process and end-to-end tests
+/// launch. `make test` sets it to the static release build, so that what is
+/// tested is what ships.
+pub const PLUGIN_BIN_VAR: &str = "RATLS_PLUGIN_BIN";
+
+/// The release binary named by [`PLUGIN_BIN_VAR`], if set.
+pub fn release_bin() -> Option<PathBuf> {
+    let path = PathBuf::from(std::env::var_os(PLUGIN_BIN_VAR)?);
+    assert!(
+        path.is_file(),
+        "{PLUGIN_BIN_VAR}={} is not a file; run `make release`",
+        path.display()
+    );
+    Some(path)
+}
+
+/// The plugin binary to launch: [`release_bin`], else the one cargo built
+/// for these tests.
+pub fn plugin_bin() -> PathBuf {
+    release_bin().unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_vault-plugin-auth-ratls")))
+}
+
+/// What an ELF executable needs from the system at run time: its program
+/// interpreter (dynamic loader), if any, and its `DT_NEEDED` libraries
+/// (as string-table offsets: their count is what matters).
+#[derive(Debug, PartialEq, Eq)]
+pub struct ElfNeeds {
+    pub interpreter: Option<String>,
+    pub needed_libraries: usize,
+}
+
+/// Reads [`ElfNeeds`] from a 64-bit little-endian ELF file.
+pub fn elf_needs(path: &std::path::Path) -> ElfNeeds {
+    let elf = std::fs::read(path).unwrap();
+    let u16_at = |at: usize| u16::from_le_bytes(elf[at..at + 2].try_into().unwrap()) as usize;
+    let u32_at = |at: usize| u32::from_le_bytes(elf[at..at + 4].try_into().unwrap());
+    let u64_at = |at: usize| u64::from_le_bytes(elf[at..at + 8].try_into().unwrap()) as usize;
+    assert_eq!(
+        &elf[..6],
+        b"\x7fELF\x02\x01",
+        "{}: not a 64-bit LE ELF",
+        path.display()
+    );
+    const PT_DYNAMIC: u32 = 2;
+    const PT_INTERP: u32 = 3;
+    const DT_NEEDED: usize = 1;
+    let (phoff, phentsize, phnum) = (u64_at(0x20), u16_at(0x36), u16_at(0x38));
+    let mut needs = ElfNeeds {
+        interpreter: None,
+        needed_libraries: 0,
+    };
+    for header in (0..phnum).map(|i| phoff + i * phentsize) {
+        let (offset, size) = (u64_at(header + 8), u64_at(header + 32));
+        match u32_at(header) {
+            PT_INTERP => {
+                let name = &elf[offset..offset + size];
+                needs.interpreter =
+                    Some(String::from_utf8_lossy(name).trim_end_matches('\0').into());
+            }
+            PT_DYNAMIC => {
+                needs.needed_libraries += (offset..offset + size)
+                    .step_by(16)
+                    .filter(|&entry| u64_at(entry) == DT_NEEDED)
+                    .count();
+            }
+            _ => {}
+        }
+    }
+    needs
 }
 
 /// The body of a probe test: when [`PROBE_VAR`] is set (we are the re-run as
