@@ -17,7 +17,7 @@ RELEASE_BIN := target/$(TARGET)/release/$(PLUGIN)
 # that what is tested is what ships.
 TEST_ENV := RATLS_PLUGIN_BIN=$(abspath $(RELEASE_BIN)) BAO_BIN=$(BAO) PYTHON_BIN=$(PYTHON)
 
-.PHONY: build release bao test test-fast test-ha test-heavy fuzz lint dev dev-stop bench clean
+.PHONY: build release prev-release bao test test-fast test-ha test-heavy fuzz lint dev dev-stop bench clean
 
 build:
 	cargo build --locked
@@ -34,13 +34,29 @@ $(VENV_STAMP): requirements-test.txt
 
 bao: $(VENV_STAMP)
 
-# Every test run by make needs OpenBao: a missing one fails instead of skipping.
-E2E_ENV := RATLS_REQUIRE_BAO=1 $(TEST_ENV)
+# The previous release, built once from git history (cached under target/),
+# for the upgrade test: what operators run before they upgrade.
+PREV_VERSION := v0.1.0
+PREV_COMMIT := 8747a88
+PREV_DIR := target/prev-$(PREV_VERSION)
+PREV_BIN := $(PREV_DIR)/$(PLUGIN)-$(PREV_VERSION)
+
+# Every test run by make needs OpenBao and the previous release: a missing
+# one fails instead of skipping.
+E2E_ENV := RATLS_REQUIRE_BAO=1 RATLS_PREV_PLUGIN_BIN=$(abspath $(PREV_BIN)) $(TEST_ENV)
 
 # Unit, in-process gRPC, process and end-to-end tests (against a real `bao server`),
 # the trust suite and the crash, restart and HA cluster tests, then `make test-ha`'s
 # heavy resource run (10,000 creates).
-test: release $(VENV_STAMP)
+$(PREV_BIN):
+	rm -rf $(PREV_DIR)/src && mkdir -p $(PREV_DIR)/src
+	git archive $(PREV_COMMIT) | tar -x -C $(PREV_DIR)/src
+	cd $(PREV_DIR)/src && CARGO_TARGET_DIR=$(abspath $(PREV_DIR)/target) cargo build --locked --bin $(PLUGIN)
+	cp $(PREV_DIR)/target/debug/$(PLUGIN) $@
+
+prev-release: $(PREV_BIN)
+
+test: release $(PREV_BIN) $(VENV_STAMP)
 	$(E2E_ENV) cargo test --locked -- --test-threads=4
 	$(MAKE) --no-print-directory test-heavy
 
@@ -53,7 +69,7 @@ test-heavy: release $(VENV_STAMP)
 	RATLS_HEAVY=1 $(E2E_ENV) cargo test --locked --test e2e_trust resources -- --nocapture
 
 # Crash safety under load, restart durability and a 3-node Raft cluster.
-test-ha: release $(VENV_STAMP)
+test-ha: release $(PREV_BIN) $(VENV_STAMP)
 	$(E2E_ENV) cargo test --locked --test e2e_cluster -- --nocapture
 	$(MAKE) --no-print-directory test-heavy
 

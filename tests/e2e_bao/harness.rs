@@ -812,8 +812,12 @@ pub fn plugin_children(parent: u32) -> Vec<u32> {
         if ppid != Some(parent) {
             continue;
         }
-        let is_plugin = std::fs::read_link(format!("/proc/{pid}/exe"))
-            .is_ok_and(|exe| exe.file_name().is_some_and(|n| n == PLUGIN));
+        // The plugin, or one of its versioned files (`<plugin>-v0.2.0`).
+        let is_plugin = std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| {
+            exe.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n == PLUGIN || n.starts_with(&format!("{PLUGIN}-v")))
+        });
         if is_plugin {
             pids.push(pid);
         }

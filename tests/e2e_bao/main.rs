@@ -13,6 +13,7 @@ mod expect;
 mod harness;
 
 mod acl;
+mod acl_accessor;
 mod acl_lifecycle;
 mod bad_inputs;
 mod codes;

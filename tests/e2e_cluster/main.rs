@@ -31,6 +31,8 @@ mod totp;
 mod crash;
 mod ha;
 mod restart;
+mod secrecy;
+mod upgrade;
 
 /// Held by each test while its servers run: at most one server or cluster
 /// of this crate at a time (the tests are CPU-heavy and timing-sensitive).

@@ -117,6 +117,11 @@ impl Node {
         std::fs::write(self.dir.path().join("config.hcl"), config).expect("writing config.hcl");
     }
 
+    /// The node's plugin directory.
+    pub fn plugin_dir(&self) -> PathBuf {
+        self.dir.path().join("plugins")
+    }
+
     /// The copy of the plugin binary this node runs.
     pub fn plugin_path(&self) -> PathBuf {
         self.dir.path().join("plugins").join(PLUGIN)
@@ -388,7 +393,14 @@ impl Node {
     pub fn reap_plugins(&self, grace: Duration) -> usize {
         let deadline = Instant::now() + grace;
         loop {
-            let left = processes_of(&self.plugin_path());
+            let left: Vec<u32> = std::fs::read_dir(self.dir.path().join("plugins"))
+                .map(|files| {
+                    files
+                        .flatten()
+                        .flat_map(|file| processes_of(&file.path()))
+                        .collect()
+                })
+                .unwrap_or_default();
             if left.is_empty() {
                 return 0;
             }

@@ -52,43 +52,92 @@ pub(in crate::backend) async fn has_v1_data(storage: &dyn Storage) -> Result<boo
     Ok(false)
 }
 
+/// Entries migrated at once: their writes overlap, so a Raft backend
+/// commits them in shared batches (one at a time measured 77 entries/s).
+const CONCURRENT_ENTRIES: usize = 32;
+
+/// What became of one v1 entry.
+enum Moved {
+    /// Now in layout v2, with its replay record if it had one.
+    Entry { replay_record: bool },
+    /// Expired: dropped, as tidy would.
+    Expired,
+    /// Undecodable: it granted nothing in v1 either.
+    Undecodable,
+    /// Gone since it was listed.
+    Gone,
+}
+
 /// Moves every v1 entry and replay record into layout v2 under `grants`'
-/// key, then removes what is left of v1.
+/// key, [`CONCURRENT_ENTRIES`] at a time, then removes what is left of v1.
+/// Each entry's own writes keep their order, so stopping anywhere (an
+/// error here drops the entries in flight) leaves what the next run
+/// finishes.
 pub(in crate::backend) async fn migrate(
     storage: &Arc<dyn Storage>,
     grants: &Grants,
     now: i64,
 ) -> Result<MigrationReport, StorageError> {
     let mut report = MigrationReport::default();
-    for name in storage.list(V1_ENTRY_PREFIX).await? {
-        let v1_key = format!("{V1_ENTRY_PREFIX}{name}");
-        let entry = match storage.get(&v1_key).await? {
-            Some(bytes) => serde_json::from_slice::<V1Entry>(&bytes)
-                .ok()
-                .filter(|e| e.uuid.to_canonical() == name),
-            None => continue,
-        };
-        let Some(entry) = entry else {
-            // Undecodable: it granted nothing in v1 either.
-            storage.delete(&v1_key).await?;
-            report.leftover_keys_removed += 1;
-            continue;
-        };
-        if now >= entry.expiration {
-            report.expired_entries_dropped += 1;
-        } else {
-            report.replay_records_moved += u64::from(move_entry(storage, grants, &entry).await?);
-            report.entries_moved += 1;
+    let names = storage.list(V1_ENTRY_PREFIX).await?;
+    for batch in names.chunks(CONCURRENT_ENTRIES) {
+        let mut tasks = tokio::task::JoinSet::new();
+        for name in batch {
+            let (storage, grants, name) = (storage.clone(), grants.clone(), name.clone());
+            tasks.spawn(async move { move_one(&storage, &grants, &name, now).await });
         }
-        let hex_policy = hex::encode(entry.policy.as_str());
-        storage
-            .delete(&format!("{V1_INDEX_PREFIX}{hex_policy}/{name}"))
-            .await?;
-        storage.delete(&format!("{V1_REPLAY_PREFIX}{name}")).await?;
-        storage.delete(&v1_key).await?;
+        while let Some(joined) = tasks.join_next().await {
+            let moved = joined
+                .map_err(|e| StorageError::Transport(format!("a migration task stopped: {e}")))??;
+            match moved {
+                Moved::Entry { replay_record } => {
+                    report.entries_moved += 1;
+                    report.replay_records_moved += u64::from(replay_record);
+                }
+                Moved::Expired => report.expired_entries_dropped += 1,
+                Moved::Undecodable => report.leftover_keys_removed += 1,
+                Moved::Gone => {}
+            }
+        }
     }
     report.leftover_keys_removed += remove_leftovers(storage.as_ref()).await?;
     Ok(report)
+}
+
+/// Moves the v1 entry `totp/<name>`, then deletes its v1 keys (the entry
+/// last: its presence means "not yet moved").
+async fn move_one(
+    storage: &Arc<dyn Storage>,
+    grants: &Grants,
+    name: &str,
+    now: i64,
+) -> Result<Moved, StorageError> {
+    let v1_key = format!("{V1_ENTRY_PREFIX}{name}");
+    let Some(bytes) = storage.get(&v1_key).await? else {
+        return Ok(Moved::Gone);
+    };
+    let Some(entry) = serde_json::from_slice::<V1Entry>(&bytes)
+        .ok()
+        .filter(|e| e.uuid.to_canonical() == name)
+    else {
+        storage.delete(&v1_key).await?;
+        return Ok(Moved::Undecodable);
+    };
+    let moved = if now >= entry.expiration {
+        Moved::Expired
+    } else {
+        Moved::Entry {
+            replay_record: move_entry(storage, grants, &entry).await?,
+        }
+    };
+    let index_key = format!(
+        "{V1_INDEX_PREFIX}{}/{name}",
+        hex::encode(entry.policy.as_str())
+    );
+    let replay_key = format!("{V1_REPLAY_PREFIX}{name}");
+    tokio::try_join!(storage.delete(&index_key), storage.delete(&replay_key))?;
+    storage.delete(&v1_key).await?;
+    Ok(moved)
 }
 
 /// Writes `entry` in layout v2 (idempotent) and copies its replay record;
@@ -98,8 +147,12 @@ async fn move_entry(
     grants: &Grants,
     v1: &V1Entry,
 ) -> Result<bool, StorageError> {
-    let entry = match grants.get(&v1.uuid).await? {
-        Some(moved) => moved,
+    match grants.get(&v1.uuid).await? {
+        // A previous run wrote it: keep its accessor, finish its lookups.
+        Some(moved) => {
+            let (grant, sealed) = grants.key.seal(&moved.uuid);
+            grants.put_lookups(&moved, &grant, &sealed).await?;
+        }
         None => {
             let entry = TotpEntry {
                 uuid: v1.uuid,
@@ -109,12 +162,9 @@ async fn move_entry(
                 policy: v1.policy.clone(),
             };
             grants.insert(&entry).await?;
-            entry
         }
-    };
-    let (grant, sealed) = grants.key.seal(&entry.uuid);
-    grants.put_lookups(&entry, &grant, &sealed).await?;
-
+    }
+    let grant = grants.key.grant_id(&v1.uuid);
     let v1_replay = format!("{V1_REPLAY_PREFIX}{}", v1.uuid.to_canonical());
     let Some(old) = read_replay_record(storage.as_ref(), &v1_replay).await? else {
         return Ok(false);
