@@ -289,7 +289,7 @@ fn v0_1_0_data_migrates_on_upgrade_and_a_rollback_grants_nothing() {
     assert!(
         node.raw_list(&format!("auth/{}/totp/", node.mount_uuid("bulk")))
             .len()
-            == BULK - 1
+            == bulk_count - 1
     );
 
     // ---- the upgrade, with the README's commands ----
