@@ -9,7 +9,8 @@
 #
 # Optional: A_ENV / B_ENV (one KEY=VALUE for the plugin's environment, set in
 # the catalog entry),
-# AB_ROUNDS (4), AB_DURATION (3 s), AB_CONCURRENCY ("16").
+# AB_ROUNDS (4), AB_DURATION (3 s), AB_CONCURRENCY ("16"), AB_VERIFY_ENTRIES
+# (1: live entries of the policy that verify checks, each code against all).
 # Prints one line per run and a summary: median req/s, p50, p99 and pooled
 # plugin/bao CPU per request for each side.
 set -euo pipefail
@@ -58,7 +59,9 @@ for side in a b; do
     sha256="$(sha256sum "$WORK/plugins/ratls-$side" | cut -d' ' -f1)" "${env_args[@]}" >/dev/null
   "$BAO_BIN" auth enable -path="$side" "ratls-$side" >/dev/null
   PID[$side]=$(pgrep -P "$BAO_PID" -f "plugins/ratls-$side")
-  "$BAO_BIN" write "auth/$side/totp" policy=verify-bench expiration=$EXP >/dev/null
+  for ((k = 0; k < ${AB_VERIFY_ENTRIES:-1}; k++)); do
+    "$BAO_BIN" write "auth/$side/totp" policy=verify-bench expiration=$EXP >/dev/null
+  done
   "$LOADGEN_BIN" run --addr "$ADDR" --token $TOKEN --duration 2 --concurrency 4 --method PUT \
     --path "/v1/auth/$side/totp" --body "{\"policy\":\"bench\",\"expiration\":$EXP}" \
     --save "$WORK/ids.$side" --save-what uuid >/dev/null

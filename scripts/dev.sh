@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Starts an OpenBao dev server on loopback with the plugin registered by
-# sha256 and enabled at auth/ratls, then leaves it running in the background.
+# sha256 under its version (one file per version, as the README's upgrade
+# procedure wants) and enabled at auth/ratls at that version, then leaves it
+# running in the background.
 # `scripts/dev.sh stop` stops it. Called by `make dev` / `make dev-stop`.
 set -euo pipefail
 
@@ -33,7 +35,10 @@ fi
 : "${PLUGIN_BIN:?set PLUGIN_BIN (make dev does)}"
 stop
 mkdir -p "$DEV_DIR/plugins"
-cp "$PLUGIN_BIN" "$DEV_DIR/plugins/vault-plugin-auth-ratls"
+# The version the binary reports, as its Cargo.toml says.
+VERSION="v$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)"
+PLUGIN_FILE="vault-plugin-auth-ratls-$VERSION"
+cp "$PLUGIN_BIN" "$DEV_DIR/plugins/$PLUGIN_FILE"
 cat > "$DEV_DIR/config.hcl" <<HCL
 plugin_directory = "$DEV_DIR/plugins"
 HCL
@@ -51,9 +56,10 @@ for _ in $(seq 100); do
 done
 "$BAO_BIN" status >/dev/null || { echo "OpenBao did not start; see $DEV_DIR/bao.log" >&2; exit 1; }
 
-SHA256=$(sha256sum "$DEV_DIR/plugins/vault-plugin-auth-ratls" | cut -d' ' -f1)
-"$BAO_BIN" plugin register -sha256="$SHA256" auth vault-plugin-auth-ratls
-"$BAO_BIN" auth enable -path=ratls vault-plugin-auth-ratls
+SHA256=$(sha256sum "$DEV_DIR/plugins/$PLUGIN_FILE" | cut -d' ' -f1)
+"$BAO_BIN" plugin register -sha256="$SHA256" -version="$VERSION" \
+  -command="$PLUGIN_FILE" auth vault-plugin-auth-ratls
+"$BAO_BIN" auth enable -path=ratls -plugin-version="$VERSION" vault-plugin-auth-ratls
 
 cat <<INFO
 
@@ -67,7 +73,9 @@ Try it:
 
     bao write auth/ratls/totp policy=my-policy expiration=\$(( \$(date +%s) + 3600 ))
     bao list -detailed auth/ratls/totp
-    bao read auth/ratls/totp/<uuid>/code
+    bao read auth/ratls/totp/accessor/<accessor>
+    bao read auth/ratls/totp/accessor/<accessor>/code
+    bao write auth/ratls/totp/lookup uuid=<uuid>
     bao write auth/ratls/totp/verify policy=my-policy code=<code>
     bao write auth/ratls/totp/redeem uuid=<uuid> policy=my-policy
     bao delete auth/ratls/totp/<uuid>
