@@ -363,6 +363,52 @@ async fn help_needs_no_storage_and_rollback_tidies() {
     );
 }
 
+/// Rollback tidies where the node writes the mount itself, as AppRole
+/// decides: a local mount, or a node that is no performance standby or
+/// secondary (`consts.ReplicationState` bits from Vault's sources).
+#[tokio::test]
+async fn rollback_tidies_where_the_mount_is_local_or_the_node_may_write() {
+    const DISABLED: u32 = 1 << 12 | 1 << 13;
+    const PERF_PRIMARY: u32 = 1 << 5;
+    const PERF_SECONDARY: u32 = 1 << 6;
+    const DR_SECONDARY: u32 = 1 << 9;
+    const PERF_STANDBY: u32 = 1 << 14;
+    let cases = [
+        ("no replication", DISABLED, false, true),
+        ("no replication, local", DISABLED, true, true),
+        ("performance primary", PERF_PRIMARY, false, true),
+        ("performance secondary", PERF_SECONDARY, false, false),
+        (
+            "performance secondary, local mount",
+            PERF_SECONDARY,
+            true,
+            true,
+        ),
+        ("performance standby", DISABLED | PERF_STANDBY, false, false),
+        (
+            "performance standby, local mount",
+            DISABLED | PERF_STANDBY,
+            true,
+            true,
+        ),
+        ("DR secondary", DR_SECONDARY, false, false),
+    ];
+    for (name, state, local, tidies) in cases {
+        let plugin = Plugin::set_up().await;
+        *plugin.broker.state.replication_state.lock().unwrap() = state;
+        *plugin.broker.state.local_mount.lock().unwrap() = local;
+        let reply = plugin.request("rollback", "", "null").await;
+        assert_eq!((reply.err, reply.response), (None, None), "{name}");
+        // Tidy is the only work that lists `grant/`.
+        let listed = plugin.broker.state.listed.lock().unwrap().clone();
+        assert_eq!(
+            listed.contains(&"grant/".to_owned()),
+            tidies,
+            "{name}: listed {listed:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn setup_waits_for_a_late_announcement() {
     let plugin = Plugin::start().await;

@@ -14,7 +14,7 @@ use std::time::Instant;
 use super::store::{Grants, meta, migrate};
 use super::{ApiError, HandlerError};
 use crate::domain::Clock;
-use crate::protocol::{Storage, SystemView};
+use crate::protocol::{Storage, SystemView, may_write_mount};
 
 /// Where the mount's data stands, as far as this process knows.
 #[derive(Clone)]
@@ -84,7 +84,7 @@ impl Layout {
     ) -> Result<Grants, HandlerError> {
         let storage = self.storage.as_ref();
         let has_v1 = migrate::has_v1_data(storage).await?;
-        if has_v1 && !system_view.replication_state().await?.may_write() {
+        if has_v1 && !may_write_mount(system_view).await {
             // A standby or secondary: the active node migrates.
             return Err(ApiError::migrating().into());
         }

@@ -40,7 +40,7 @@ pub use error::{ApiError, FieldError, HandlerError};
 use crate::domain::{Clock, SystemClock};
 use crate::protocol::{
     BackendDeps, BackendInfo, BackendType, Error, License, LogicalBackend, Response, SpecialPaths,
-    Storage, SystemView,
+    Storage, SystemView, may_write_mount,
 };
 use layout::Layout;
 use locks::KeyedLocks;
@@ -185,14 +185,7 @@ impl LogicalBackend for RatlsBackend {
     }
 
     async fn rollback(&self) -> Result<(), Error> {
-        let may_write = match self.system_view.replication_state().await {
-            Ok(state) => state.may_write(),
-            Err(error) => {
-                tracing::warn!(error = %error, "cannot read the replication state; not tidying");
-                false
-            }
-        };
-        if !may_write || !self.rollback_tidy_due() {
+        if !may_write_mount(self.system_view.as_ref()).await || !self.rollback_tidy_due() {
             return Ok(());
         }
         // Not while the layout cannot be prepared or is migrating: the

@@ -22,4 +22,4 @@ pub use request::{Operation, Request};
 pub use response::Response;
 pub use server::{BackendDeps, BackendServer, LogicalBackend};
 pub use storage::{Storage, StorageError};
-pub use system_view::{ReplicationState, SystemView, SystemViewError};
+pub use system_view::{ReplicationState, SystemView, SystemViewError, may_write_mount};

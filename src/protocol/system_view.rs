@@ -20,6 +20,29 @@ pub trait SystemView: Send + Sync {
 
     /// The server's replication and standby state.
     async fn replication_state(&self) -> Result<ReplicationState, SystemViewError>;
+
+    /// Whether the mount is local (`auth enable -local`): not replicated to
+    /// performance secondaries, so each cluster writes its own.
+    async fn local_mount(&self) -> Result<bool, SystemViewError>;
+}
+
+/// Whether this node writes the mount's storage itself, as Vault's own
+/// plugins decide before housekeeping (AppRole's tidy): a local mount, or a
+/// node that is no standby or secondary. A view that cannot be read counts
+/// as "no": the node that may write does the work.
+pub async fn may_write_mount(view: &dyn SystemView) -> bool {
+    match view.replication_state().await {
+        Ok(state) if state.may_write() => return true,
+        Ok(_) => {}
+        Err(error) => tracing::warn!(error = %error, "cannot read the replication state"),
+    }
+    match view.local_mount().await {
+        Ok(local) => local,
+        Err(error) => {
+            tracing::warn!(error = %error, "cannot read whether the mount is local");
+            false
+        }
+    }
 }
 
 /// `consts.ReplicationState` bit flags (`sdk/helper/consts/replication.go`).
@@ -87,6 +110,17 @@ impl SystemView for GrpcSystemView {
             .map_err(|status| SystemViewError(status.message().to_owned()))?
             .into_inner();
         Ok(ReplicationState(reply.state as u32))
+    }
+
+    async fn local_mount(&self) -> Result<bool, SystemViewError> {
+        let reply = self
+            .client
+            .clone()
+            .local_mount(Empty {})
+            .await
+            .map_err(|status| SystemViewError(status.message().to_owned()))?
+            .into_inner();
+        Ok(reply.local)
     }
 }
 

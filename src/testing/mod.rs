@@ -46,6 +46,7 @@ impl Clock for ManualClock {
 pub struct StaticSystemView {
     pub max_lease_ttl: Duration,
     pub replication_state: ReplicationState,
+    pub local_mount: bool,
 }
 
 impl StaticSystemView {
@@ -54,6 +55,7 @@ impl StaticSystemView {
         Self {
             max_lease_ttl: MAX_LEASE_TTL,
             replication_state: ReplicationState::REPLICATION_DISABLED,
+            local_mount: false,
         }
     }
 }
@@ -66,6 +68,10 @@ impl SystemView for StaticSystemView {
 
     async fn replication_state(&self) -> Result<ReplicationState, SystemViewError> {
         Ok(self.replication_state)
+    }
+
+    async fn local_mount(&self) -> Result<bool, SystemViewError> {
+        Ok(self.local_mount)
     }
 }
 

@@ -213,7 +213,13 @@ pub struct HostState {
     pub storage_error: Mutex<Option<String>>,
     /// Nanoseconds.
     pub max_lease_ttl: Mutex<i64>,
+    /// `consts.ReplicationState` bits the host reports.
+    pub replication_state: Mutex<u32>,
+    /// Whether the mount is local.
+    pub local_mount: Mutex<bool>,
     pub calls: Mutex<Vec<String>>,
+    /// The prefixes the plugin listed, in order.
+    pub listed: Mutex<Vec<String>>,
     /// As at plugin registration, where Vault's `Setup` has no storage or
     /// system view behind the broker: every call fails with gRPC UNKNOWN.
     pub registration: Mutex<bool>,
@@ -253,6 +259,7 @@ impl Storage for HostServices {
     ) -> Result<Response<pb::StorageListReply>, Status> {
         self.0.available("list")?;
         let prefix = r.into_inner().prefix;
+        self.0.listed.lock().unwrap().push(prefix.clone());
         if let Some(err) = self.0.record("list") {
             return Ok(Response::new(pb::StorageListReply { keys: vec![], err }));
         }
@@ -350,7 +357,20 @@ impl SystemView for HostServices {
         _: Request<pb::Empty>,
     ) -> Result<Response<pb::ReplicationStateReply>, Status> {
         self.0.available("replication_state")?;
-        Ok(Response::new(pb::ReplicationStateReply { state: 12288 }))
+        let state = *self.0.replication_state.lock().unwrap();
+        Ok(Response::new(pb::ReplicationStateReply {
+            state: state as i32,
+        }))
+    }
+
+    async fn local_mount(
+        &self,
+        _: Request<pb::Empty>,
+    ) -> Result<Response<pb::LocalMountReply>, Status> {
+        self.0.available("local_mount")?;
+        Ok(Response::new(pb::LocalMountReply {
+            local: *self.0.local_mount.lock().unwrap(),
+        }))
     }
 }
 
@@ -367,6 +387,8 @@ impl HostBroker {
         let state = Arc::new(HostState::default());
         *state.max_lease_ttl.lock().unwrap() =
             Duration::from_secs(32 * 24 * 3600).as_nanos() as i64;
+        // Performance and DR replication disabled, as every OpenBao server.
+        *state.replication_state.lock().unwrap() = 12288;
         let listener = PluginListener::bind().unwrap();
         let socket = listener.path().to_owned();
         let stop = CancellationToken::new();

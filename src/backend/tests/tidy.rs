@@ -45,6 +45,30 @@ async fn tidy_and_rollback_remove_expired_entries() {
         .await
         .unwrap();
     assert_eq!(standby.entry_keys().len(), 3);
+
+    // ...unless the mount is local: then this cluster writes it itself.
+    let storage = Arc::new(MemStorage::new());
+    let (local, clock) = testing::backend(
+        storage.clone(),
+        StaticSystemView {
+            replication_state: ReplicationState::PERFORMANCE_STANDBY_NODE,
+            local_mount: true,
+            ..StaticSystemView::writable()
+        },
+    );
+    let router = Router::new(INFO.paths).unwrap();
+    let create = Request::new(Operation::Create, "totp").with_data(
+        json!({"policy": "p", "expiration": NOW + 1})
+            .as_object()
+            .unwrap()
+            .clone(),
+    );
+    dispatch(&local, &router, create).await.unwrap();
+    clock.set(NOW + 1);
+    dispatch(&local, &router, Request::new(Operation::Rollback, ""))
+        .await
+        .unwrap();
+    assert_eq!(storage.keys(), ["meta/key", "meta/layout"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
