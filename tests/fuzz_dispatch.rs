@@ -234,23 +234,26 @@ fn check_raw(response: &Response, healthy: bool) -> Result<u16, String> {
     if message.is_empty() {
         return Err("empty message".into());
     }
-    if let Some(errors) = object.get("errors") {
-        let errors = errors.as_object().ok_or("errors is not an object")?;
-        if errors.is_empty() || errors.values().any(|v| !v.is_string()) {
-            return Err(format!("errors: {body}"));
-        }
-        for field in errors.keys() {
-            if !message.contains(&format!("'{field}'")) {
-                return Err(format!("message does not name {field}: {body}"));
+    // `errors`: the fields at fault, or Vault's list holding the message.
+    let field_errors = match object.get("errors") {
+        Some(Value::Object(errors)) => {
+            if errors.is_empty() || errors.values().any(|v| !v.is_string()) {
+                return Err(format!("errors: {body}"));
             }
+            for field in errors.keys() {
+                if !message.contains(&format!("'{field}'")) {
+                    return Err(format!("message does not name {field}: {body}"));
+                }
+            }
+            true
         }
-    }
+        Some(list) if *list == json!([message]) => false,
+        _ => return Err(format!("errors is neither fields nor [message]: {body}")),
+    };
     match status {
-        400 if message.starts_with("Invalid request") && object.contains_key("errors") => {
-            Ok(status)
-        }
-        404 if message.starts_with("No TOTP entry") && !object.contains_key("errors") => Ok(status),
-        500 if !healthy && !object.contains_key("errors") => Ok(status),
+        400 if message.starts_with("Invalid request") => Ok(status),
+        404 if message.starts_with("No TOTP entry") && !field_errors => Ok(status),
+        500 if !healthy && !field_errors => Ok(status),
         _ => Err(format!("unexpected raw answer {status}: {body}")),
     }
 }

@@ -248,7 +248,7 @@ async fn mount_lifecycle_create_and_delete() {
         let reply = plugin
             .request("delete", &format!("totp/{uuid}"), "null")
             .await;
-        assert_eq!(data(&reply), json!({}));
+        assert_eq!(data(&reply), json!({"deleted": true}));
         assert!(entry_keys().is_empty());
     }
 
@@ -288,7 +288,11 @@ async fn errors_travel_as_vault_expects() {
     assert_eq!(status, 400);
     assert_eq!(
         body,
-        json!({"statusCode": 400, "message": "Invalid request: the body must be a JSON object nested at most 127 levels deep."})
+        json!({
+            "statusCode": 400,
+            "message": "Invalid request: the body must be a JSON object nested at most 127 levels deep.",
+            "errors": ["Invalid request: the body must be a JSON object nested at most 127 levels deep."]
+        })
     );
 
     // Bad input is a raw 400 in the documented shape, and nothing is stored.
@@ -533,19 +537,21 @@ async fn vault_requests_arrive_without_resolve_path() {
         .unwrap();
     let created = data(reply.get_ref());
     let uuid = created["uuid"].as_str().unwrap().to_owned();
+    let accessor = created["accessor"].as_str().unwrap().to_owned();
 
     let reply = backend
         .handle_request(vault("read", &format!("totp/{uuid}"), "null"))
         .await
         .unwrap();
     let read = data(reply.get_ref());
-    assert_eq!(read["uuid"], uuid.as_str());
+    assert_eq!(read["accessor"], accessor.as_str());
     assert_eq!(read["policy"], "p");
+    assert!(read.get("uuid").is_none(), "no read answers the uuid");
     let reply = backend
         .handle_request(vault("list", "totp/", "null"))
         .await
         .unwrap();
-    assert_eq!(data(reply.get_ref())["keys"], json!([uuid]));
+    assert_eq!(data(reply.get_ref())["keys"], json!([accessor]));
     let reply = backend
         .handle_request(vault("help", "totp", "null"))
         .await
@@ -555,6 +561,7 @@ async fn vault_requests_arrive_without_resolve_path() {
         .handle_request(vault("delete", &format!("totp/{uuid}"), "null"))
         .await
         .unwrap();
-    assert_eq!(data(reply.get_ref()), json!({}));
-    assert!(plugin.broker.state.keys().is_empty());
+    assert_eq!(data(reply.get_ref()), json!({"deleted": true}));
+    // Only the mount's own records are left.
+    assert_eq!(plugin.broker.state.keys(), ["meta/key", "meta/layout"]);
 }

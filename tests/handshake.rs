@@ -571,7 +571,10 @@ async fn vault_multiplexing_opt_out_mounts_without_the_probe() {
         .into_inner()
         .paths
         .unwrap();
-    assert_eq!(paths.seal_wrap_storage, ["totp/", "policy/", "used/"]);
+    assert_eq!(
+        paths.seal_wrap_storage,
+        ["meta/", "grant/", "accessor/", "by-policy/", "replay/"]
+    );
     let init = backend
         .initialize(vault_call(pb::InitializeArgs {}))
         .await
@@ -601,8 +604,8 @@ async fn vault_multiplexing_opt_out_mounts_without_the_probe() {
     assert_eq!(reply.err, None, "{reply:?}");
     assert_eq!(
         session.broker.state.keys().len(),
-        2,
-        "entry and policy index"
+        5,
+        "mount key and layout record, then the entry, its accessor record and index key"
     );
     backend.cleanup(vault_call(pb::Empty {})).await.unwrap();
     assert_no_errors(&session.kill().await);

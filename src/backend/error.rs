@@ -133,19 +133,26 @@ impl ApiError {
         }
     }
 
-    /// The JSON body.
+    /// The JSON body. `errors` maps each field at fault to its problem (the
+    /// source API's shape); when no field is at fault it is Vault's own
+    /// shape, a list holding the message, so that Vault's and OpenBao's CLI
+    /// and Go client (which read `errors` as a list of strings), and hvac,
+    /// show the message, and a read of a missing entry fails.
     pub fn body(&self) -> Value {
         let mut body = Map::new();
         body.insert("statusCode".into(), Value::from(self.status));
         body.insert("message".into(), Value::from(self.message.as_str()));
-        if !self.errors.is_empty() {
-            let errors: Map<String, Value> = self
-                .errors
-                .iter()
-                .map(|(field, problem)| ((*field).to_owned(), Value::from(problem.as_str())))
-                .collect();
-            body.insert("errors".into(), Value::Object(errors));
-        }
+        let errors = if self.errors.is_empty() {
+            Value::from(vec![self.message.as_str()])
+        } else {
+            Value::Object(
+                self.errors
+                    .iter()
+                    .map(|(field, problem)| ((*field).to_owned(), Value::from(problem.as_str())))
+                    .collect(),
+            )
+        };
+        body.insert("errors".into(), errors);
         Value::Object(body)
     }
 
@@ -272,7 +279,7 @@ mod tests {
     fn no_field_is_the_source_documents_plain_400() {
         assert_eq!(
             ApiError::invalid([]).body(),
-            json!({"statusCode": 400, "message": "Invalid request."})
+            json!({"statusCode": 400, "message": "Invalid request.", "errors": ["Invalid request."]})
         );
     }
 
@@ -297,14 +304,14 @@ mod tests {
     }
 
     #[test]
-    fn host_failure_is_a_500_without_errors_or_details() {
+    fn host_failure_is_a_500_without_details() {
         let response = HandlerError::from(StorageError::Host("barrier is sealed".into()))
             .into_reply()
             .unwrap();
         assert_eq!(response.raw_status(), Some(500));
         let body = response.raw_body().unwrap();
         assert_eq!(body["statusCode"], 500);
-        assert!(body.get("errors").is_none());
+        assert_eq!(body["errors"], json!([body["message"]]));
         assert!(!body["message"].as_str().unwrap().contains("sealed"));
     }
 

@@ -38,8 +38,8 @@ pub(super) const ACCESSOR: PathSpec<RatlsBackend> = PathSpec {
     description: "
 A read answers with the entry's `accessor`, `created`, `expiration` and
 `policy` (never the uuid), or 404 when no live entry has this accessor.
-Deleting revokes the grant; it is idempotent and answers 200 whether or not
-the entry existed. An accessor that is not a canonical UUID answers 400.
+Deleting revokes the grant; it is idempotent and answers 200 with
+`{\"deleted\": true}` whether or not the entry existed. An accessor that is not a canonical UUID answers 400.
 
     vault read auth/ratls/totp/accessor/<accessor>
     vault delete auth/ratls/totp/accessor/<accessor>
@@ -86,7 +86,7 @@ async fn delete(backend: &RatlsBackend, request: &Request) -> Result<Response, H
     let accessor = input::accessor(request.capture_value("accessor").as_ref())?;
     backend.grants().await?.remove_accessor(&accessor).await?;
     tracing::info!(accessor = %accessor, "deleted a TOTP entry by accessor if it existed");
-    Ok(Response::default())
+    Ok(super::path_totp::deleted())
 }
 
 /// `read totp/accessor/<accessor>/code`.

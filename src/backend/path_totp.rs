@@ -153,8 +153,8 @@ pub(super) const TOTP_ENTRY: PathSpec<RatlsBackend> = PathSpec {
     existence_check: None,
     synopsis: "Read and delete TOTP entries by uuid.",
     description: "
-Deleting revokes the grant; it is idempotent and answers 200 whether or not
-the entry existed. A read answers with the entry's `accessor`, `created`,
+Deleting revokes the grant; it is idempotent and answers 200 with
+`{\"deleted\": true}` whether or not the entry existed. A read answers with the entry's `accessor`, `created`,
 `expiration` and `policy` (never the uuid), or 404 when no live entry has
 this uuid. A uuid that is not in canonical form (lower-case, hyphenated)
 answers 400. Both put the uuid into the request path, which audit devices
@@ -272,5 +272,13 @@ async fn delete(backend: &RatlsBackend, request: &Request) -> Result<Response, H
     let id = input::entry_id(request.capture_value("uuid").as_ref())?;
     backend.grants().await?.remove_uuid(&id).await?;
     tracing::info!("deleted a TOTP entry by uuid if it existed");
-    Ok(Response::default())
+    Ok(deleted())
+}
+
+/// A delete's answer, the same whether the entry existed or not. Not empty,
+/// so that the CLI prints it as a confirmation.
+pub(super) fn deleted() -> Response {
+    let mut data = Map::new();
+    data.insert("deleted".into(), Value::from(true));
+    Response::with_data(data)
 }

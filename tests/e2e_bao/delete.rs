@@ -43,7 +43,7 @@ fn delete_is_idempotent_via_cli_and_http() {
     assert!(out.success, "{out:?}");
     let body = out.json();
     expect::envelope(&body, "bao delete -format=json");
-    assert_eq!(body["data"], json!({}), "{body}");
+    assert_eq!(body["data"], json!({"deleted": true}), "{body}");
 
     // HTTP DELETE, twice: 200 with an envelope and `data` == {}.
     for round in 1..=2 {

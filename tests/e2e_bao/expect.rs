@@ -204,12 +204,13 @@ pub fn created(
     body["data"].clone()
 }
 
-/// A 200 delete answer: Vault's envelope with `data` == {}.
+/// A 200 delete answer: Vault's envelope with `data` == {"deleted": true}
+/// (existing or not: deletes are idempotent).
 pub fn deleted(resp: &Resp, what: &str) {
     assert_eq!(resp.status, 200, "{what}: {resp:?}");
     let body = resp.json();
     envelope(&body, what);
-    assert_eq!(body["data"], json!({}), "{what}: {body}");
+    assert_eq!(body["data"], json!({"deleted": true}), "{what}: {body}");
     assert!(body["warnings"].is_null(), "{what}: {body}");
 }
 
@@ -305,10 +306,8 @@ pub fn storage_holds(bao: &Bao, mount: &str, entries: &[&Value]) {
 /// The plugin's 404 for a uuid without a live entry (its own shape: no
 /// `errors`).
 pub fn not_found_body() -> Value {
-    json!({
-        "statusCode": 404,
-        "message": "No TOTP entry with this uuid exists: it was never created, or it was deleted, redeemed or has expired."
-    })
+    let message = "No TOTP entry with this uuid exists: it was never created, or it was deleted, redeemed or has expired.";
+    json!({"statusCode": 404, "message": message, "errors": [message]})
 }
 
 /// A 404 from the plugin for a uuid without a live entry.

@@ -16,6 +16,7 @@ mod acl;
 mod acl_accessor;
 mod acl_lifecycle;
 mod bad_inputs;
+mod cli_errors;
 mod codes;
 mod crash;
 mod delete;

@@ -164,7 +164,7 @@ fn source_document_samples_run_in_curl_python_and_node() {
         let (status, body) = run(&bao, client, "delete", &[("{totp-uuid}", &id)]);
         assert_eq!(status, 200, "{client:?} delete: {body}");
         expect::envelope(&body, "sample delete");
-        assert_eq!(body["data"], json!({}), "{client:?} delete");
+        assert_eq!(body["data"], json!({"deleted": true}), "{client:?} delete");
         assert_eq!(
             bao.stored_entry("ratls", &id),
             None,

@@ -61,14 +61,7 @@ fn visible(client: &Client, ids: &[&str]) -> Visible {
 fn not_found(client: &Client, id: &str, what: &str) {
     let resp = client.get(&format!("auth/ratls/totp/{id}"));
     assert_eq!(resp.status, 404, "{what}: {resp:?}");
-    assert_eq!(
-        resp.json(),
-        json!({
-            "statusCode": 404,
-            "message": "No TOTP entry with this uuid exists: it was never created, or it was deleted, redeemed or has expired."
-        }),
-        "{what}"
-    );
+    assert_eq!(resp.json(), crate::expect::not_found_body(), "{what}");
 }
 
 fn restart_durability(signal: &str) {

@@ -27,7 +27,7 @@ async fn accessor_paths_read_code_and_delete_without_the_uuid() {
     );
     for _ in 0..2 {
         let response = h.call(Operation::Delete, &path, Value::Null).await;
-        assert_eq!(response, Ok(Some(Response::default())));
+        assert_eq!(response, Ok(Some(super::super::path_totp::deleted())));
         assert!(h.entry_keys().is_empty(), "{:?}", h.entry_keys());
     }
     for (operation, path, body) in [
@@ -107,7 +107,11 @@ async fn uuids_and_accessors_do_not_stand_in_for_each_other() {
         (format!("totp/{accessor}"), Value::Null),
     ] {
         let response = h.call(Operation::Delete, &path, body).await;
-        assert_eq!(response, Ok(Some(Response::default())), "{path}");
+        assert_eq!(
+            response,
+            Ok(Some(super::super::path_totp::deleted())),
+            "{path}"
+        );
     }
     assert_eq!(h.storage.keys(), keys, "neither delete removed the entry");
     assert_eq!(

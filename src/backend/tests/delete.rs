@@ -15,7 +15,10 @@ async fn delete_is_idempotent() {
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(response, Response::default());
+        assert_eq!(
+            response.data,
+            json!({"deleted": true}).as_object().unwrap().clone()
+        );
         assert_eq!(h.stored(&uuid).await, None);
         assert!(h.entry_keys().is_empty(), "{:?}", h.entry_keys());
     }
