@@ -254,6 +254,7 @@ fn check_raw(response: &Response, healthy: bool) -> Result<u16, String> {
         400 if message.starts_with("Invalid request") => Ok(status),
         404 if message.starts_with("No TOTP entry") && !field_errors => Ok(status),
         500 if !healthy && !field_errors => Ok(status),
+        429 if message.starts_with("Too many failed verifications") && !field_errors => Ok(status),
         _ => Err(format!("unexpected raw answer {status}: {body}")),
     }
 }
@@ -433,6 +434,34 @@ async fn check_case(
             unchanged("lookup")?;
             "lookup"
         }
+        "ratls-read-config"
+        | "ratls-list-lockouts"
+        | "ratls-read-policy-lockout"
+        | "ratls-read-entry-lockout" => {
+            unchanged("a read of the limits")?;
+            "limits read"
+        }
+        "ratls-write-config" => {
+            let changed: Vec<&String> = after
+                .iter()
+                .filter(|(k, v)| before.get(*k) != Some(*v))
+                .map(|(k, _)| k)
+                .collect();
+            if changed.iter().any(|k| *k != "meta/throttle") {
+                return fail(format!("config wrote {changed:?}"));
+            }
+            check_transition("config", &before, &after, &[])?;
+            "config"
+        }
+        "ratls-clear-policy-lockout" | "ratls-clear-entry-lockout" => {
+            let removed: Vec<String> = before
+                .keys()
+                .filter(|k| k.starts_with("attempts/"))
+                .cloned()
+                .collect();
+            check_transition("clear", &before, &after, &removed)?;
+            "lockout cleared"
+        }
         "ratls-redeem-totp" => {
             if answer == json!({"valid": true}) {
                 let id = data.get("uuid").and_then(Value::as_str).unwrap_or_default();
@@ -465,7 +494,19 @@ async fn check_case(
                 check_transition("verify", &before, &after, &[])?;
                 "verify valid"
             } else if answer == json!({"valid": false}) {
-                unchanged("a refused verify")?;
+                // A wrong code counts a failure against its scope, nothing else.
+                let changed: Vec<&String> = after
+                    .iter()
+                    .filter(|(k, v)| before.get(*k) != Some(*v))
+                    .map(|(k, _)| k)
+                    .collect();
+                if changed.iter().any(|k| !k.starts_with("attempts/"))
+                    || changed.len() > 1
+                    || after.len() > before.len() + 1
+                    || before.keys().any(|k| !after.contains_key(k))
+                {
+                    return fail(format!("a refused verify wrote {changed:?}"));
+                }
                 "verify invalid"
             } else {
                 return fail(format!("verify answered {answer}"));
@@ -513,6 +554,7 @@ fn check_transition(
         match before.get(key) {
             Some(old) if old == value => {}
             _ if what == "verify" && key.starts_with("replay/") => {}
+            _ if what == "config" && key == "meta/throttle" => {}
             _ => return fail(format!("{what} wrote {key}")),
         }
     }
@@ -567,7 +609,7 @@ fn accessor_like() -> BoxedStrategy<String> {
 
 fn segment() -> BoxedStrategy<String> {
     prop_oneof![
-        6 => prop::sample::select(vec!["totp", "redeem", "verify", "code", "tidy", "accessor", "lookup"]).prop_map(str::to_owned),
+        6 => prop::sample::select(vec!["totp", "redeem", "verify", "code", "tidy", "accessor", "lookup", "config", "lockouts", "policy", "entry"]).prop_map(str::to_owned),
         3 => uuid_like(),
         1 => prop::sample::select(vec!["", ".", "..", "%2F", "TOTP", "totp ", "*", "+", "(?P<x>)", "\u{0}", "\u{fffd}"]).prop_map(str::to_owned),
         1 => "[a-z0-9-]{0,12}",
@@ -596,6 +638,7 @@ fn field_name() -> BoxedStrategy<String> {
     prop_oneof![
         8 => prop::sample::select(vec![
             "policy", "expiration", "uuid", "code", "created", "after", "limit", "accessor",
+            "max_failures", "window", "lockout", "lockout_growth", "lockout_max",
         ])
         .prop_map(str::to_owned),
         1 => prop::sample::select(vec!["Policy", "policy ", "", "http_status_code", "otpauth_url", "\u{0}"]).prop_map(str::to_owned),

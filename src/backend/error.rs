@@ -113,6 +113,18 @@ impl ApiError {
         }
     }
 
+    /// Too many failed verifications: the scope refuses attempts for
+    /// `seconds` more, without checking codes.
+    pub fn locked_out(seconds: i64) -> Self {
+        Self {
+            status: 429,
+            message: format!(
+                "Too many failed verifications: verification is locked for {seconds} more seconds. Nothing was checked."
+            ),
+            errors: BTreeMap::new(),
+        }
+    }
+
     /// The mount's data is being moved to the current storage layout.
     pub fn migrating() -> Self {
         Self {

@@ -23,6 +23,8 @@ mod layout;
 mod locks;
 mod path_accessor;
 mod path_code;
+mod path_config;
+mod path_lockouts;
 mod path_lookup;
 mod path_redeem;
 mod path_tidy;
@@ -81,6 +83,10 @@ pub static INFO: BackendInfo<RatlsBackend> = BackendInfo {
         path_code::CODE,
         path_totp::TOTP_ENTRY,
         path_tidy::TIDY,
+        path_config::CONFIG,
+        path_lockouts::LOCKOUTS,
+        path_lockouts::POLICY_LOCKOUT,
+        path_lockouts::ENTRY_LOCKOUT,
     ],
     special_paths: SpecialPaths {
         unauthenticated: &[],

@@ -64,5 +64,9 @@ async fn tidy(backend: &RatlsBackend, _request: &Request) -> Result<Response, Ha
         "replay_records_removed".into(),
         Value::from(report.replay_records_removed),
     );
+    data.insert(
+        "attempt_records_removed".into(),
+        Value::from(report.attempt_records_removed),
+    );
     Ok(Response::with_data(data))
 }

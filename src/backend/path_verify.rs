@@ -2,7 +2,8 @@
 
 use serde_json::{Map, Value};
 
-use super::{HandlerError, RatlsBackend, input};
+use super::store::attempts::Scope;
+use super::{ApiError, HandlerError, RatlsBackend, input};
 use crate::domain::code::{ReplayRecord, matching_step};
 use crate::protocol::{
     FieldSpec, FieldType, Operation, OperationSpec, PathSpec, Request, Response,
@@ -47,7 +48,11 @@ Answers `{\"valid\": true}` when `code` is the current, previous or next code
 of a live entry for `policy` (of the entry named by `accessor`, if given),
 and that step (or a later one) has not been accepted for the entry before.
 Accepted steps are recorded in Vault's storage, so a code is never accepted
-twice, across restarts and failovers. A wrong code changes nothing.
+twice, across restarts and failovers. Failed verifications are counted per
+policy (per entry when `accessor` is given): after `max_failures` within
+`window` (see `config`), the scope answers 429 for a lockout that grows with
+each further one, without checking codes. Operators see and clear lockouts
+at `lockouts/`.
 
     vault write auth/ratls/totp/verify policy=my-policy code=123456
     vault write auth/ratls/totp/verify policy=my-policy code=123456 accessor=<accessor>
@@ -60,35 +65,53 @@ async fn verify(backend: &RatlsBackend, request: &Request) -> Result<Response, H
     let code = input::code(&request.data);
     let accessor = input::optional_accessor(&request.data);
     let (policy, code, accessor) = input::three(policy, code, accessor)?;
+    let scope = match accessor {
+        Some(accessor) => Scope::Entry(accessor),
+        None => Scope::Policy(policy.clone()),
+    };
 
-    // Codes are matched without the lock (pure computation over the index,
-    // one storage list); only a match takes the policy's lock, shared with
-    // redeem, for the read-check-write of the replay record. Wrong codes
-    // never wait.
-    let now = backend.clock.now();
+    // The whole check runs under the policy's lock (shared with redeem):
+    // the scope's failures are counted exactly and a locked scope refuses
+    // every attempt, however many arrive at once. On a standby a wrong
+    // code's count is a refused write, so the host forwards the request and
+    // the active node counts it.
     let grants = backend.grants().await?;
-    let ids = match accessor {
-        Some(accessor) => grants
-            .by_accessor(&accessor)
+    let _guard = backend.locks.lock(policy.as_str()).await;
+    let now = backend.clock.now();
+    let (config, mut attempts) =
+        tokio::try_join!(grants.throttle_config(), grants.attempts(&scope))?;
+    if let Some(seconds) = attempts.locked_for(now) {
+        tracing::info!(scope = %scope.name(), "refused a verification: too many failures");
+        return Err(ApiError::locked_out(seconds).into());
+    }
+    let candidates = match &scope {
+        Scope::Entry(accessor) => grants
+            .by_accessor(accessor)
             .await?
             .filter(|e| e.policy == policy)
             .map(|e| e.uuid)
             .into_iter()
             .collect(),
-        None => grants.policy_members(&policy).await?,
+        Scope::Policy(_) => grants.policy_members(&policy).await?,
     };
+    // With no entry in scope there is nothing to guess, and nothing is
+    // counted: verifies naming unknown policies or accessors write nothing.
+    // Nor is a code that is right but already used (a replay, or a lost
+    // race): whoever sends it knew the code, it guessed nothing.
+    let guessable = !candidates.is_empty();
+    let mut matched = false;
     let mut accepted = false;
-    for id in ids {
+    for id in candidates {
         let Some(step) = matching_step(&id, &code, now) else {
             continue;
         };
-        let _guard = backend.locks.lock(policy.as_str()).await;
-        // The index may be stale, and a redeem may have won the lock: the
-        // entry, read under the lock, decides.
+        // The index may be stale, and a redeem may have removed the entry:
+        // the entry decides.
         let entry = grants.get_live(&id, now).await?;
         if entry.is_none_or(|e| e.policy != policy) {
             continue;
         }
+        matched = true;
         let record = grants.replay_record(&id).await?;
         if ReplayRecord::admits(record.as_ref(), step) {
             grants
@@ -96,6 +119,18 @@ async fn verify(backend: &RatlsBackend, request: &Request) -> Result<Response, H
                 .await?;
             accepted = true;
             break;
+        }
+    }
+    if !matched && guessable {
+        let locked = attempts.record_failure(now, &config);
+        grants.put_attempts(&scope, &attempts).await?;
+        if locked {
+            tracing::warn!(
+                scope = %scope.name(),
+                lockouts = attempts.lockouts,
+                locked_for = attempts.locked_until - now,
+                "too many failed verifications: locked"
+            );
         }
     }
     tracing::info!(

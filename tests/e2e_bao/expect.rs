@@ -364,13 +364,14 @@ pub fn wrong_code(id: &str, from: u64, to: u64) -> String {
         .expect("some code is free")
 }
 
-/// Everything `mount` has stored but its own records (`meta/…`), keyed
-/// below the mount; entries, accessor and replay records parsed as JSON,
-/// index keys as their (empty) string.
+/// Everything `mount` has stored but its own records (`meta/…`) and the
+/// counts of failed verifications (`attempts/…`, which the throttle tests
+/// check), keyed below the mount; entries, accessor and replay records
+/// parsed as JSON, index keys as their (empty) string.
 pub fn stored_state(bao: &Bao, mount: &str) -> std::collections::BTreeMap<String, Value> {
     bao.snapshot(mount)
         .into_iter()
-        .filter(|(key, _)| !key.starts_with("meta/"))
+        .filter(|(key, _)| !key.starts_with("meta/") && !key.starts_with("attempts/"))
         .map(|(key, value)| {
             let value = if key.starts_with("by-policy/") {
                 Value::from(value)

@@ -43,6 +43,7 @@ fn tidy_counts(counts: [u64; 6]) -> Value {
         "accessor_records_removed": accessors_removed,
         "accessor_records_repaired": accessors_repaired,
         "replay_records_removed": replays,
+        "attempt_records_removed": 0,
     })
 }
 

@@ -683,11 +683,12 @@ impl Bao {
         )
     }
 
-    /// [`Bao::snapshot`] without the mount's own records (`meta/…`): what
-    /// its entries occupy.
+    /// [`Bao::snapshot`] without the mount's own records (`meta/…`) and
+    /// the counts of failed verifications (`attempts/…`): what its entries
+    /// occupy.
     pub fn entry_snapshot(&self, mount: &str) -> BTreeMap<String, String> {
         let mut snapshot = self.snapshot(mount);
-        snapshot.retain(|key, _| !key.starts_with("meta/"));
+        snapshot.retain(|key, _| !key.starts_with("meta/") && !key.starts_with("attempts/"));
         snapshot
     }
 

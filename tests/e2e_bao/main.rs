@@ -27,4 +27,5 @@ mod race;
 mod read_list;
 mod redeem;
 mod samples;
+mod throttle;
 mod totp_help;

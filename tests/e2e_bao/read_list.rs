@@ -180,7 +180,7 @@ fn read_and_list_with_pagination() {
         let body = bao.cli_json(&["read", "-format=json", &path]);
         assert_eq!(body["data"], expect::public_form(data), "CLI read of {id}");
     }
-    // An unknown uuid: the plugin's 404. (The CLI shows that body as data.)
+    // An unknown uuid: the plugin's 404; the CLI fails with its message.
     let unknown = uuid::Uuid::new_v4().to_string();
     expect::entry_not_found(
         &bao.get(&format!("auth/ratls/totp/{unknown}")),
@@ -191,7 +191,12 @@ fn read_and_list_with_pagination() {
         "-format=json",
         &format!("auth/ratls/totp/{unknown}"),
     ]);
-    assert_eq!(out.json()["data"], expect::not_found_body(), "{out:?}");
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(
+        out.stderr
+            .contains(expect::not_found_body()["message"].as_str().unwrap()),
+        "{out:?}"
+    );
     // Uuids not in canonical form: 400.
     let first = &all[0];
     for bad in [

@@ -315,7 +315,8 @@ fn plugin_sigkill_under_concurrent_creates_loses_no_acknowledged_entry() {
             "index_keys_repaired": check.unindexed(),
             "accessor_records_removed": stale_accessors,
             "accessor_records_repaired": check.unlisted(),
-            "replay_records_removed": 0
+            "replay_records_removed": 0,
+            "attempt_records_removed": 0
         }),
         "tidy after the crashes"
     );

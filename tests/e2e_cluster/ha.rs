@@ -411,6 +411,65 @@ fn failover(
     (new_leader, election, write_outage, outcomes)
 }
 
+/// The policy whose verifications the cluster test locks out.
+const THROTTLED: &str = "throttled";
+
+/// A well-formed code that is none of `id`'s codes near now.
+fn wrong_verify_code(id: &str) -> String {
+    let now = totp::step_now();
+    let near: Vec<String> = (now - 2..=now + 2).map(|s| totp::code(id, s)).collect();
+    (0..1_000_000u32)
+        .map(|n| format!("{:06}", (n * 7_919 + 13) % 1_000_000))
+        .find(|c| !near.contains(c))
+        .expect("a free code")
+}
+
+/// Five wrong codes for one policy, sent to the leader and both standbys
+/// (which pass the count on to the leader), lock it on every node. Returns
+/// the policy's entry.
+fn throttle_across_nodes(nodes: &[Node], expiration: i64) -> String {
+    let outcome = create_once(&nodes[0], 0, MOUNT, THROTTLED, expiration);
+    let id = created_id(&outcome, expiration);
+    for node in &nodes[1..] {
+        wait_for(
+            &format!("{} to replicate {id}", node.name),
+            START_TIMEOUT,
+            || {
+                let resp = node.get(&format!("auth/{MOUNT}/totp/{id}"));
+                if resp.status == 200 {
+                    Ok(())
+                } else {
+                    Err(format!("{resp:?}"))
+                }
+            },
+        );
+    }
+    let code = wrong_verify_code(&id);
+    for n in [0, 1, 2, 1, 2] {
+        assert_eq!(
+            nodes[n].verify(MOUNT, THROTTLED, &code),
+            Ok(false),
+            "a wrong code via {}",
+            nodes[n].name
+        );
+    }
+    let right = totp::code(&id, totp::step_now());
+    for node in nodes {
+        wait_for(
+            &format!("{} to refuse", node.name),
+            START_TIMEOUT,
+            || match node.verify(MOUNT, THROTTLED, &right) {
+                Err(failed) if failed.status == 429 => Ok(()),
+                other => Err(format!("{other:?}")),
+            },
+        );
+    }
+    let record = nodes[0].get(&format!("auth/{MOUNT}/lockouts/policy/{THROTTLED}"));
+    assert_eq!(record.status, 200, "{record:?}");
+    assert_eq!(record.json()["data"]["lockouts"], 1, "{record:?}");
+    id
+}
+
 #[test]
 fn raft_cluster_failover_keeps_entries_and_refuses_replays() {
     if crate::harness::skip_without_bao() {
@@ -513,6 +572,9 @@ fn raft_cluster_failover_keeps_entries_and_refuses_replays() {
             outcomes.push(outcome);
         }
     }
+    // ---- failed verifications sent to different nodes add up to one limit ----
+    let throttled = throttle_across_nodes(&nodes, expiration);
+
     wait_voters(&nodes[0], 3);
     phases.push(("3 voters, autopilot healthy", up.elapsed()));
     let cluster_up = up.elapsed();
@@ -683,6 +745,13 @@ fn raft_cluster_failover_keeps_entries_and_refuses_replays() {
     );
     for (kind, count) in total.errors.iter().chain(&total.transport) {
         eprintln!("  {count} x {kind}");
+    }
+
+    // The lockout outlived both failovers: the new leader refuses, unchecked.
+    let code = wrong_verify_code(&throttled);
+    match nodes[leader2].verify(MOUNT, THROTTLED, &code) {
+        Err(failed) if failed.status == 429 => {}
+        other => panic!("after the failovers the lockout is gone: {other:?}"),
     }
 
     // ---- standbys pass writes on to the active node ----

@@ -130,6 +130,27 @@ fn restart_durability(signal: &str) {
         "the replay record"
     );
 
+    // Lock `keep-a` out with five wrong codes: the count is in storage.
+    let keep_a = id(&kept[0]);
+    let wrong = (0..1_000_000u32)
+        .map(|n| format!("{:06}", (n * 7_919 + 13) % 1_000_000))
+        .find(|c| {
+            let now = totp::step_now();
+            (now - 2..=now + 3).all(|s| totp::code(&keep_a, s) != *c)
+        })
+        .expect("a wrong code");
+    for _ in 0..5 {
+        assert_eq!(node.verify("ratls", "keep-a", &wrong), Ok(false));
+    }
+    let locked = |node: &Node, what: &str| {
+        let right = totp::code(&keep_a, totp::step_now());
+        match node.verify("ratls", "keep-a", &right) {
+            Err(failed) if failed.status == 429 => {}
+            other => panic!("{what}: keep-a is not locked out: {other:?}"),
+        }
+    };
+    locked(&node, "before the restart");
+
     let live: Vec<String> = kept
         .iter()
         .chain([&unspent, &verified, &unverified])
@@ -141,9 +162,9 @@ fn restart_durability(signal: &str) {
     let visible_before = visible(&node, &live_refs);
     assert_eq!(
         stored_before.len(),
-        3 * live.len() + 1 + 2,
+        3 * live.len() + 1 + 1 + 2,
         "an entry, accessor record and index key per live entry, one replay record, \
-         the mount key and layout record: {stored_before:?}"
+         one attempt record, the mount key and layout record: {stored_before:?}"
     );
     not_found(&node, &spent_id, "redeemed before the restart");
 
@@ -182,6 +203,9 @@ fn restart_durability(signal: &str) {
     assert_eq!(node.redeem("ratls", &unspent_id, "redeem-after"), Ok(true));
     assert_eq!(node.redeem("ratls", &unspent_id, "redeem-after"), Ok(false));
     not_found(&node, &unspent_id, "redeemed after the restart");
+
+    // The lockout outlived the restart.
+    locked(&node, "after the restart");
 
     // Verify: the code accepted before is refused while still in its window.
     assert_eq!(

@@ -189,7 +189,8 @@ fn plugin_memory_and_fds_stay_bounded() {
         "index_keys_repaired": 0,
         "accessor_records_removed": 0,
         "accessor_records_repaired": 0,
-        "replay_records_removed": 0
+        "replay_records_removed": 0,
+        "attempt_records_removed": 0
     });
     let again = bao.post("auth/ratls/tidy", &json!({}));
     assert_eq!(again.json()["data"], zero, "a second tidy finds nothing");

@@ -10,12 +10,14 @@
 //! | `accessor/<accessor>` | `{"grant": <grant id>}` | finds an entry by its accessor; lists entries |
 //! | `by-policy/<hex(policy)>/<grant id>.<sealed uuid>` | empty | `verify` computes a policy's codes from one list (see [`crate::domain::mount_key`]) |
 //! | `replay/<grant id>` | `{"last_step": n}` | the last TOTP step accepted for the entry |
+//! | `attempts/…`, `meta/throttle` | failed verifications and their limits | see [`attempts`] |
 //!
 //! Writes are ordered so a crash between them leaves only what `tidy`
 //! repairs: create writes the entry, then its accessor record and index key;
 //! removal deletes the entry (which revokes the grant), then the rest. Every
 //! prefix is seal-wrapped (see [`SEAL_WRAPPED`]).
 
+pub(super) mod attempts;
 pub(super) mod meta;
 pub(super) mod migrate;
 mod tidy;
@@ -41,6 +43,7 @@ pub(super) const SEAL_WRAPPED: &[&str] = &[
     ACCESSOR_PREFIX,
     POLICY_INDEX_PREFIX,
     REPLAY_PREFIX,
+    attempts::ATTEMPTS_PREFIX,
 ];
 
 fn grant_key(grant: &GrantId) -> String {

@@ -151,6 +151,7 @@ async fn tidy_removes_what_is_dead_and_repairs_what_is_missing() {
             accessor_records_removed: 2,  // the expired entry's and the ghost's
             accessor_records_repaired: 1, // unlisted
             replay_records_removed: 3,    // expired, ghost, and unindexed's stale one
+            attempt_records_removed: 0,
         }
     );
     let mut expected = vec!["grant/not-ours".to_owned()];

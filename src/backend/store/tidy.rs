@@ -18,6 +18,7 @@ pub(in crate::backend) struct TidyReport {
     pub accessor_records_removed: u64,
     pub accessor_records_repaired: u64,
     pub replay_records_removed: u64,
+    pub attempt_records_removed: u64,
 }
 
 impl Grants {
@@ -94,6 +95,7 @@ impl Grants {
                 report.replay_records_removed += 1;
             }
         }
+        report.attempt_records_removed = self.tidy_attempts(now).await?;
         Ok(report)
     }
 }

@@ -11,6 +11,7 @@ mod layout;
 mod read_list;
 mod redeem;
 mod routing;
+mod throttle;
 mod tidy;
 
 use std::sync::Arc;

@@ -68,7 +68,11 @@ async fn help_describes_every_path_with_openapi() {
             "/totp/verify",
             "/totp/{uuid}/code",
             "/totp/{uuid}",
-            "/tidy"
+            "/tidy",
+            "/config",
+            "/lockouts/",
+            "/lockouts/policy/{policy}",
+            "/lockouts/entry/{accessor}"
         ]
     );
     assert_eq!(paths["/totp/"]["get"]["operationId"], "ratls-list-totp");
@@ -119,6 +123,7 @@ fn sample_path(spec: &PathSpec<RatlsBackend>) -> String {
     spec.display
         .replace("{uuid}", "1b4e28ba-2fa1-41d2-883f-0016d3cca427")
         .replace("{accessor}", "0e9b3f4c-3f1e-4f7a-8d2b-6a1c9e2f4b10")
+        .replace("{policy}", "ns/app")
 }
 
 #[test]

@@ -1,0 +1,290 @@
+//! Attempt limits of verify: counting, lockouts, their growth and end, the
+//! `config` and `lockouts/` paths, tidy, and exact counts under concurrency.
+
+use super::*;
+
+fn verify(policy: &str, code: &str) -> Value {
+    json!({"policy": policy, "code": code})
+}
+
+/// A well-formed code that is none of `uuid`'s codes around `NOW`.
+fn wrong_code(uuid: &str) -> String {
+    let id = EntryId::parse(uuid).unwrap();
+    let near: Vec<String> = (-2..=2)
+        .map(|k| current_code(&id, NOW + k * 30).code)
+        .collect();
+    (0..1_000_000)
+        .map(|n| format!("{n:06}"))
+        .find(|c| !near.contains(c))
+        .unwrap()
+}
+
+fn locked_body(response: &Response, seconds: i64) {
+    assert_eq!(response.raw_status(), Some(429), "{response:?}");
+    let message = format!(
+        "Too many failed verifications: verification is locked for {seconds} more seconds. Nothing was checked."
+    );
+    assert_eq!(
+        response.raw_body().unwrap(),
+        json!({"statusCode": 429, "message": message, "errors": [message]})
+    );
+}
+
+#[tokio::test]
+async fn five_failures_lock_the_policy_and_a_right_code_works_again_after() {
+    let h = Harness::new();
+    let uuid = h.new_entry("p", NOW + 3600).await;
+    let wrong = wrong_code(&uuid);
+    for _ in 0..5 {
+        assert_eq!(
+            h.data(Operation::Update, "totp/verify", verify("p", &wrong))
+                .await,
+            json!({"valid": false})
+        );
+    }
+    // Locked: even the right code is refused, unchecked, and nothing is written.
+    let right = current_code(&EntryId::parse(&uuid).unwrap(), NOW).code;
+    let keys = h.storage.keys();
+    let response = h
+        .call(Operation::Update, "totp/verify", verify("p", &right))
+        .await
+        .unwrap()
+        .unwrap();
+    locked_body(&response, 900);
+    assert_eq!(h.storage.keys(), keys);
+    let record = h.storage.get("attempts/policy/70").await.unwrap().unwrap();
+    let record: Value = serde_json::from_slice(&record).unwrap();
+    assert_eq!(record["lockouts"], 1);
+    assert_eq!(record["locked_until"], NOW + 900);
+    // Another policy is not affected.
+    assert_eq!(
+        h.data(Operation::Update, "totp/verify", verify("q", &wrong))
+            .await,
+        json!({"valid": false})
+    );
+    // After the lockout, a right code is accepted.
+    h.clock.set(NOW + 900);
+    let right = current_code(&EntryId::parse(&uuid).unwrap(), NOW + 900).code;
+    assert_eq!(
+        h.data(Operation::Update, "totp/verify", verify("p", &right))
+            .await,
+        json!({"valid": true})
+    );
+    // Five more failures: twice as long.
+    for _ in 0..5 {
+        h.data(Operation::Update, "totp/verify", verify("p", "000000"))
+            .await;
+    }
+    let response = h
+        .call(Operation::Update, "totp/verify", verify("p", "000000"))
+        .await
+        .unwrap()
+        .unwrap();
+    locked_body(&response, 1_800);
+}
+
+#[tokio::test]
+async fn a_code_before_the_limit_is_accepted_and_unknown_scopes_write_nothing() {
+    let h = Harness::new();
+    let uuid = h.new_entry("p", NOW + 600).await;
+    let wrong = wrong_code(&uuid);
+    for _ in 0..4 {
+        h.data(Operation::Update, "totp/verify", verify("p", &wrong))
+            .await;
+    }
+    let right = current_code(&EntryId::parse(&uuid).unwrap(), NOW).code;
+    assert_eq!(
+        h.data(Operation::Update, "totp/verify", verify("p", &right))
+            .await,
+        json!({"valid": true})
+    );
+    // A policy without entries, or an accessor of none: nothing to guess,
+    // nothing counted, nothing written.
+    let keys = h.storage.keys();
+    for body in [
+        verify("no-such-policy", &wrong),
+        json!({"policy": "p", "code": wrong, "accessor": "0e9b3f4c-3f1e-4f7a-8d2b-6a1c9e2f4b10"}),
+    ] {
+        for _ in 0..6 {
+            assert_eq!(
+                h.data(Operation::Update, "totp/verify", body.clone()).await,
+                json!({"valid": false})
+            );
+        }
+    }
+    assert_eq!(h.storage.keys(), keys);
+}
+
+#[tokio::test]
+async fn an_accessor_is_its_own_scope() {
+    let h = Harness::new();
+    let uuid = h.new_entry("p", NOW + 600).await;
+    let accessor = h.accessor(&uuid).await;
+    let wrong = wrong_code(&uuid);
+    let body = json!({"policy": "p", "code": wrong, "accessor": accessor});
+    for _ in 0..5 {
+        h.data(Operation::Update, "totp/verify", body.clone()).await;
+    }
+    let response = h
+        .call(Operation::Update, "totp/verify", body)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(response.raw_status(), Some(429));
+    assert!(
+        h.storage
+            .keys()
+            .contains(&format!("attempts/entry/{accessor}"))
+    );
+    assert!(!h.storage.keys().iter().any(|k| k.contains(&uuid)));
+    // The policy's own count is untouched.
+    let right = current_code(&EntryId::parse(&uuid).unwrap(), NOW).code;
+    assert_eq!(
+        h.data(Operation::Update, "totp/verify", verify("p", &right))
+            .await,
+        json!({"valid": true})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_failures_all_count() {
+    let h = Arc::new(Harness::new());
+    let uuid = h.new_entry("p", NOW + 600).await;
+    h.data(Operation::Update, "config", json!({"max_failures": 1000}))
+        .await;
+    let wrong = wrong_code(&uuid);
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let (h, wrong) = (h.clone(), wrong.clone());
+            tokio::spawn(async move {
+                h.data(Operation::Update, "totp/verify", verify("p", &wrong))
+                    .await
+            })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), json!({"valid": false}));
+    }
+    let lockouts = h
+        .data(Operation::Read, "lockouts/policy/p", Value::Null)
+        .await;
+    assert_eq!(lockouts["failures"], 50, "{lockouts}");
+}
+
+#[tokio::test]
+async fn operators_see_and_clear_lockouts() {
+    let h = Harness::new();
+    let uuid = h.new_entry("ns/app", NOW + 3600).await;
+    let wrong = wrong_code(&uuid);
+    for _ in 0..5 {
+        h.data(Operation::Update, "totp/verify", verify("ns/app", &wrong))
+            .await;
+    }
+    let list = h.data(Operation::List, "lockouts/", Value::Null).await;
+    assert_eq!(list["keys"], json!(["policy/ns/app"]));
+    assert_eq!(
+        list["key_info"]["policy/ns/app"],
+        json!({"failures": 0, "lockouts": 1, "locked_until": NOW + 900, "locked_for": 900})
+    );
+    let read = h
+        .data(Operation::Read, "lockouts/policy/ns/app", Value::Null)
+        .await;
+    assert_eq!(read, list["key_info"]["policy/ns/app"]);
+    assert_eq!(
+        h.data(Operation::Delete, "lockouts/policy/ns/app", Value::Null)
+            .await,
+        json!({"deleted": true})
+    );
+    let right = current_code(&EntryId::parse(&uuid).unwrap(), NOW).code;
+    assert_eq!(
+        h.data(Operation::Update, "totp/verify", verify("ns/app", &right))
+            .await,
+        json!({"valid": true})
+    );
+    assert_eq!(
+        h.data(Operation::List, "lockouts/", Value::Null).await,
+        json!({})
+    );
+    let response = h
+        .call(
+            Operation::Read,
+            "lockouts/entry/not-an-accessor",
+            Value::Null,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_error(&response, 400, json!({"accessor": "must be a UUID"}));
+}
+
+#[tokio::test]
+async fn config_reads_defaults_and_refuses_nonsense() {
+    let h = Harness::new();
+    let defaults = json!({"max_failures": 5, "window": 86400, "lockout": 900, "lockout_growth": 2, "lockout_max": 86400});
+    assert_eq!(
+        h.data(Operation::Read, "config", Value::Null).await,
+        defaults
+    );
+    let keys = h.storage.keys();
+    for (body, errors) in [
+        (
+            json!({"max_failures": 0}),
+            json!({"max_failures": "is out of range"}),
+        ),
+        (
+            json!({"max_failures": "five"}),
+            json!({"max_failures": "must be an integer"}),
+        ),
+        (json!({"window": 59}), json!({"window": "is out of range"})),
+        (
+            json!({"lockout": -1, "lockout_growth": 0}),
+            json!({"lockout": "is out of range", "lockout_growth": "is out of range"}),
+        ),
+        (
+            json!({"lockout": 7200, "lockout_max": 3600}),
+            json!({"lockout": "exceeds lockout_max"}),
+        ),
+        (
+            json!({"lockout_max": 1.5}),
+            json!({"lockout_max": "must be an integer"}),
+        ),
+    ] {
+        let response = h
+            .call(Operation::Update, "config", body.clone())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_error(&response, 400, errors);
+        assert_eq!(h.storage.keys(), keys, "{body} wrote something");
+    }
+    let set = h
+        .data(
+            Operation::Update,
+            "config",
+            json!({"max_failures": "3", "lockout": 60}),
+        )
+        .await;
+    assert_eq!(
+        set,
+        json!({"max_failures": 3, "window": 86400, "lockout": 60, "lockout_growth": 2, "lockout_max": 86400})
+    );
+    assert_eq!(h.data(Operation::Read, "config", Value::Null).await, set);
+}
+
+#[tokio::test]
+async fn tidy_removes_counters_that_can_no_longer_refuse() {
+    let h = Harness::new();
+    let uuid = h.new_entry("p", NOW + 3600).await;
+    h.data(
+        Operation::Update,
+        "totp/verify",
+        verify("p", &wrong_code(&uuid)),
+    )
+    .await;
+    let report = h.data(Operation::Update, "tidy", Value::Null).await;
+    assert_eq!(report["attempt_records_removed"], 0);
+    h.clock.set(NOW + 86_400);
+    let report = h.data(Operation::Update, "tidy", Value::Null).await;
+    assert_eq!(report["attempt_records_removed"], 1);
+    assert!(!h.storage.keys().iter().any(|k| k.starts_with("attempts/")));
+}
