@@ -126,13 +126,7 @@ async fn list(backend: &RatlsBackend, _request: &Request) -> Result<Response, Ha
         key_info.insert(scope.name(), Value::Object(describe(&record, now)));
         keys.push(Value::from(scope.name()));
     }
-    let mut data = Map::new();
-    // Vault's convention: an empty list has no `keys` and reads as 404.
-    if !keys.is_empty() {
-        data.insert("keys".into(), Value::from(keys));
-        data.insert("key_info".into(), Value::Object(key_info));
-    }
-    Ok(Response::with_data(data))
+    Ok(Response::list(keys, key_info))
 }
 
 /// `read lockouts/policy/<policy>` or `lockouts/entry/<accessor>`.

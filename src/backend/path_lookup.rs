@@ -1,7 +1,7 @@
 //! `totp/lookup`: a holder looks its grant up, with the uuid in the body
 //! (which audit devices HMAC) rather than in the path (which they log).
 
-use super::{ApiError, HandlerError, RatlsBackend, input};
+use super::{HandlerError, RatlsBackend, input};
 use crate::protocol::{
     FieldSpec, FieldType, Operation, OperationSpec, PathSpec, Request, Response,
 };
@@ -36,11 +36,5 @@ which audit devices HMAC, so it stays out of audit logs.
 /// `update totp/lookup`.
 async fn lookup(backend: &RatlsBackend, request: &Request) -> Result<Response, HandlerError> {
     let id = input::entry_id(request.data.get("uuid"))?;
-    let entry = backend
-        .grants()
-        .await?
-        .get_live(&id, backend.clock.now())
-        .await?
-        .ok_or_else(ApiError::entry_not_found)?;
-    Ok(Response::with_data(entry.public_json()))
+    super::path_totp::public_entry(backend, &id).await
 }

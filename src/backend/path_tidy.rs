@@ -39,34 +39,21 @@ async fn tidy(backend: &RatlsBackend, _request: &Request) -> Result<Response, Ha
         replay_records_removed = report.replay_records_removed,
         "tidied TOTP entries"
     );
-    let mut data = Map::new();
-    data.insert(
-        "entries_removed".into(),
-        Value::from(report.entries_removed),
-    );
-    data.insert(
-        "index_keys_removed".into(),
-        Value::from(report.index_keys_removed),
-    );
-    data.insert(
-        "index_keys_repaired".into(),
-        Value::from(report.index_keys_repaired),
-    );
-    data.insert(
-        "accessor_records_removed".into(),
-        Value::from(report.accessor_records_removed),
-    );
-    data.insert(
-        "accessor_records_repaired".into(),
-        Value::from(report.accessor_records_repaired),
-    );
-    data.insert(
-        "replay_records_removed".into(),
-        Value::from(report.replay_records_removed),
-    );
-    data.insert(
-        "attempt_records_removed".into(),
-        Value::from(report.attempt_records_removed),
-    );
+    let counts = [
+        ("entries_removed", report.entries_removed),
+        ("index_keys_removed", report.index_keys_removed),
+        ("index_keys_repaired", report.index_keys_repaired),
+        ("accessor_records_removed", report.accessor_records_removed),
+        (
+            "accessor_records_repaired",
+            report.accessor_records_repaired,
+        ),
+        ("replay_records_removed", report.replay_records_removed),
+        ("attempt_records_removed", report.attempt_records_removed),
+    ];
+    let data: Map<String, Value> = counts
+        .into_iter()
+        .map(|(name, count)| (name.to_owned(), Value::from(count)))
+        .collect();
     Ok(Response::with_data(data))
 }

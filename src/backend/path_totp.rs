@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 use super::{ApiError, FieldError, HandlerError, RatlsBackend, input};
 use crate::domain::code::otpauth_url;
 use crate::domain::totp::check_expiration;
-use crate::domain::{PolicyName, TotpEntry};
+use crate::domain::{EntryId, PolicyName, TotpEntry};
 use crate::protocol::{
     BoxFuture, Error, FieldSpec, FieldType, Operation, OperationSpec, PathSpec, Request, Response,
     fields,
@@ -241,22 +241,25 @@ async fn list(backend: &RatlsBackend, request: &Request) -> Result<Response, Han
         key_info.insert(name.clone(), Value::Object(info));
         keys.push(Value::from(name));
     }
-    let mut data = Map::new();
-    // Vault's convention: an empty list has no `keys` and reads as 404.
-    if !keys.is_empty() {
-        data.insert("keys".into(), Value::from(keys));
-        data.insert("key_info".into(), Value::Object(key_info));
-    }
-    Ok(Response::with_data(data))
+    Ok(Response::list(keys, key_info))
 }
 
 /// `read totp/<uuid>`: the entry without its uuid, or 404.
 async fn read(backend: &RatlsBackend, request: &Request) -> Result<Response, HandlerError> {
     let id = input::entry_id(request.capture_value("uuid").as_ref())?;
+    public_entry(backend, &id).await
+}
+
+/// What reads and lookups answer for the uuid `id`: the live entry without
+/// its uuid, or 404.
+pub(super) async fn public_entry(
+    backend: &RatlsBackend,
+    id: &EntryId,
+) -> Result<Response, HandlerError> {
     let entry = backend
         .grants()
         .await?
-        .get_live(&id, backend.clock.now())
+        .get_live(id, backend.clock.now())
         .await?
         .ok_or_else(ApiError::entry_not_found)?;
     Ok(Response::with_data(entry.public_json()))

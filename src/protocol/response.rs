@@ -29,6 +29,17 @@ impl Response {
         }
     }
 
+    /// A list answer: `keys` with `key_info` about each. Vault's
+    /// convention: an empty list has no `keys`, and the host answers 404.
+    pub fn list(keys: Vec<Value>, key_info: Map<String, Value>) -> Self {
+        let mut data = Map::new();
+        if !keys.is_empty() {
+            data.insert("keys".into(), Value::from(keys));
+            data.insert("key_info".into(), Value::Object(key_info));
+        }
+        Self::with_data(data)
+    }
+
     /// A response the host sends verbatim with `status` and a JSON `body`,
     /// bypassing Vault's envelope. The body is base64-encoded, which the host
     /// decodes first, so no JSON text can be mistaken for base64.

@@ -131,6 +131,38 @@ fn cli_exits_non_zero_with_the_plugins_message_and_confirms_deletes() {
         seen.push(format!("bao {}: exit {code}", args.join(" ")));
     }
 
+    // Too many failed verifications: 429.
+    let resp = bao.put("auth/ratls/config", &json!({"max_failures": 1}));
+    assert_eq!(resp.status, 200, "{resp:?}");
+    let step = u64::try_from(now()).unwrap() / 30;
+    let wrong = expect::wrong_code(&uuid, step - 2, step + 3);
+    let (exit, output) = run(
+        &bao,
+        &[
+            "write",
+            "auth/ratls/totp/verify",
+            "policy=cli-p",
+            &format!("code={wrong}"),
+        ],
+    );
+    assert_eq!(exit, Some(0), "{output}");
+    let (exit, output) = run(
+        &bao,
+        &[
+            "write",
+            "auth/ratls/totp/verify",
+            "policy=cli-p",
+            &format!("code={wrong}"),
+        ],
+    );
+    assert_eq!(exit, Some(2), "{output}");
+    assert!(
+        output.contains("Code: 429") && output.contains("Too many failed verifications"),
+        "{output}"
+    );
+    seen.push("bao write auth/ratls/totp/verify (locked): exit 2".to_owned());
+    expect::deleted(&bao.delete("auth/ratls/lockouts/policy/cli-p"), "clear");
+
     // Answers that are no errors: exit 0.
     let (exit, output) = run(
         &bao,
@@ -184,7 +216,7 @@ const HVAC_SCRIPT: &str = r#"
 import json, sys
 import hvac
 
-addr, token, live, ghost = sys.argv[1:5]
+addr, token, live, ghost, wrong = sys.argv[1:6]
 client = hvac.Client(url=addr, token=token)
 calls = {
     "read missing": lambda: client.read(f"auth/ratls/totp/{ghost}"),
@@ -193,6 +225,8 @@ calls = {
     "create past": lambda: client.write_data("auth/ratls/totp", data={"policy": "p", "expiration": 0}),
     "delete malformed": lambda: client.delete("auth/ratls/totp/not-a-uuid"),
     "verify malformed": lambda: client.write_data("auth/ratls/totp/verify", data={"policy": "p", "code": "12"}),
+    "verify wrong": lambda: client.write_data("auth/ratls/totp/verify", data={"policy": "hvac-p", "code": wrong}),
+    "verify locked": lambda: client.write_data("auth/ratls/totp/verify", data={"policy": "hvac-p", "code": wrong}),
     "delete": lambda: client.delete(f"auth/ratls/totp/{live}"),
 }
 out = {}
@@ -214,8 +248,20 @@ fn hvac_raises_with_the_plugins_message() {
     let data = expect::create(&bao, "ratls", "hvac-p", now() + 600);
     let uuid = data["uuid"].as_str().unwrap();
     let ghost = uuid::Uuid::new_v4().to_string();
+    let resp = bao.put("auth/ratls/config", &json!({"max_failures": 1}));
+    assert_eq!(resp.status, 200, "{resp:?}");
+    let step = u64::try_from(now()).unwrap() / 30;
+    let wrong = expect::wrong_code(uuid, step - 2, step + 3);
     let output = Command::new(python_bin())
-        .args(["-c", HVAC_SCRIPT, &bao.addr, &bao.root_token, uuid, &ghost])
+        .args([
+            "-c",
+            HVAC_SCRIPT,
+            &bao.addr,
+            &bao.root_token,
+            uuid,
+            &ghost,
+            &wrong,
+        ])
         .output()
         .expect("running python");
     assert!(output.status.success(), "{output:?}");
@@ -238,6 +284,16 @@ fn hvac_raises_with_the_plugins_message() {
     raised("create past", "InvalidRequest", "expiration, on post");
     raised("delete malformed", "InvalidRequest", "uuid, on delete");
     raised("verify malformed", "InvalidRequest", "code, on post");
+    assert_eq!(
+        got["verify wrong"],
+        json!({"returned": {"valid": false}}),
+        "{got}"
+    );
+    raised(
+        "verify locked",
+        "RateLimitExceeded",
+        "Too many failed verifications",
+    );
     // hvac's `delete` returns nothing, whatever the answer; the entry is gone.
     assert_eq!(got["delete"], json!({"returned": null}), "{got}");
     let resp = bao.post("auth/ratls/totp/lookup", &json!({"uuid": uuid}));

@@ -427,9 +427,10 @@ fn wrong_verify_code(id: &str) -> String {
 /// Five wrong codes for one policy, sent to the leader and both standbys
 /// (which pass the count on to the leader), lock it on every node. Returns
 /// the policy's entry.
-fn throttle_across_nodes(nodes: &[Node], expiration: i64) -> String {
+fn throttle_across_nodes(nodes: &[Node], expiration: i64, outcomes: &mut Vec<Outcome>) -> String {
     let outcome = create_once(&nodes[0], 0, MOUNT, THROTTLED, expiration);
     let id = created_id(&outcome, expiration);
+    outcomes.push(outcome);
     for node in &nodes[1..] {
         wait_for(
             &format!("{} to replicate {id}", node.name),
@@ -573,7 +574,7 @@ fn raft_cluster_failover_keeps_entries_and_refuses_replays() {
         }
     }
     // ---- failed verifications sent to different nodes add up to one limit ----
-    let throttled = throttle_across_nodes(&nodes, expiration);
+    let throttled = throttle_across_nodes(&nodes, expiration, &mut outcomes);
 
     wait_voters(&nodes[0], 3);
     phases.push(("3 voters, autopilot healthy", up.elapsed()));
