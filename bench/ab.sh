@@ -10,7 +10,10 @@
 # Optional: A_ENV / B_ENV (one KEY=VALUE for the plugin's environment, set in
 # the catalog entry),
 # AB_ROUNDS (4), AB_DURATION (3 s), AB_CONCURRENCY ("16"), AB_VERIFY_ENTRIES
-# (1: live entries of the policy that verify checks, each code against all).
+# (1: live entries of the policy that verify checks, each code against all),
+# AB_RESET_LOCKOUTS=1 (v0.2.0+: max_failures=1000 and the verify policy's
+# lockout cleared before each verify run, to measure the counted wrong-code
+# path rather than the locked one; keep AB_DURATION × rate under 1000).
 # Prints one line per run and a summary: median req/s, p50, p99 and pooled
 # plugin/bao CPU per request for each side.
 set -euo pipefail
@@ -59,6 +62,9 @@ for side in a b; do
     sha256="$(sha256sum "$WORK/plugins/ratls-$side" | cut -d' ' -f1)" "${env_args[@]}" >/dev/null
   "$BAO_BIN" auth enable -path="$side" "ratls-$side" >/dev/null
   PID[$side]=$(pgrep -P "$BAO_PID" -f "plugins/ratls-$side")
+  if [[ "${AB_RESET_LOCKOUTS:-0}" == 1 ]]; then
+    "$BAO_BIN" write "auth/$side/config" max_failures=1000 >/dev/null 2>&1 || true
+  fi
   for ((k = 0; k < ${AB_VERIFY_ENTRIES:-1}; k++)); do
     "$BAO_BIN" write "auth/$side/totp" policy=verify-bench expiration=$EXP >/dev/null
   done
@@ -76,7 +82,15 @@ for workload in "${WORKLOADS[@]}"; do
       case $workload in
         create) args=(--method PUT --path "/v1/auth/$side/totp" --body "{\"policy\":\"bench\",\"expiration\":$EXP}" --save "$WORK/new.$side.$round" --save-what uuid) ;;
         read) args=(--method GET --path "/v1/auth/$side/totp/{id}" --ids "$WORK/ids.$side") ;;
-        verify) args=(--method POST --path "/v1/auth/$side/totp/verify" --body '{"policy":"verify-bench","code":"000000"}' --expect '"valid":false') ;;
+        verify)
+          args=(--method POST --path "/v1/auth/$side/totp/verify" --body '{"policy":"verify-bench","code":"000000"}')
+          if [[ "${AB_RESET_LOCKOUTS:-0}" == 1 ]]; then
+            "$BAO_BIN" delete "auth/$side/lockouts/policy/verify-bench" >/dev/null 2>&1 || true
+            args+=(--expect '"valid":false')
+          else
+            # v0.2.0+ locks the policy out after a few wrong codes: 429s.
+            args+=(--ok-status 429)
+          fi ;;
         delete) args=(--method DELETE --path "/v1/auth/$side/totp/{id}" --ids "$WORK/new.$side.$round" --once) ;;
         *) echo "unknown workload $workload" >&2; exit 2 ;;
       esac

@@ -131,6 +131,9 @@ struct Job {
     ids: Vec<String>,
     once: bool,
     expect: Option<String>,
+    /// `--ok-status`: a non-2xx status that counts as an answer (e.g. 429
+    /// of a locked-out verify), its body unchecked.
+    ok_status: Option<u16>,
     save_uuid: bool,
     save_key: bool,
     client: String,
@@ -183,6 +186,7 @@ fn run(flags: &Flags) -> Result<ExitCode, String> {
         ids,
         once: flags.get("once").is_some(),
         expect: flags.get("expect").map(str::to_owned),
+        ok_status: flags.get("ok-status").and_then(|s| s.parse().ok()),
         save_uuid: save.is_some() && save_what == "uuid",
         save_key: save.is_some() && save_what == "key",
         client: flags.get("client").unwrap_or("raw").to_owned(),
@@ -384,6 +388,7 @@ fn worker(job: &Job) -> Tally {
         let latency = start.elapsed();
         let phase = job.phase.load(Ordering::Relaxed);
         let failure = match &result {
+            Ok((status, _)) if Some(*status) == job.ok_status => None,
             Ok((status, _)) if !(200..300).contains(status) => Some(format!("HTTP {status}")),
             Ok((_, text)) => match &job.expect {
                 Some(want) if !text.contains(want.as_str()) => Some(format!("body lacks {want:?}")),

@@ -167,7 +167,14 @@ async fn mount_lifecycle_create_and_delete() {
     let paths = special.paths.unwrap();
     assert_eq!(
         paths.seal_wrap_storage,
-        ["meta/", "grant/", "accessor/", "by-policy/", "replay/"]
+        [
+            "meta/",
+            "grant/",
+            "accessor/",
+            "by-policy/",
+            "replay/",
+            "attempts/"
+        ]
     );
     assert!(paths.unauthenticated.is_empty());
 

@@ -573,7 +573,14 @@ async fn vault_multiplexing_opt_out_mounts_without_the_probe() {
         .unwrap();
     assert_eq!(
         paths.seal_wrap_storage,
-        ["meta/", "grant/", "accessor/", "by-policy/", "replay/"]
+        [
+            "meta/",
+            "grant/",
+            "accessor/",
+            "by-policy/",
+            "replay/",
+            "attempts/"
+        ]
     );
     let init = backend
         .initialize(vault_call(pb::InitializeArgs {}))
