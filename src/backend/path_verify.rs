@@ -78,8 +78,9 @@ async fn verify(backend: &RatlsBackend, request: &Request) -> Result<Response, H
     let grants = backend.grants().await?;
     let _guard = backend.locks.lock(policy.as_str()).await;
     let now = backend.clock.now();
-    let (config, mut attempts) =
-        tokio::try_join!(grants.throttle_config(), grants.attempts(&scope))?;
+    // A lockout's end is in the record itself: the limits are read only
+    // when a failure must be counted.
+    let mut attempts = grants.attempts(&scope).await?;
     if let Some(seconds) = attempts.locked_for(now) {
         tracing::info!(scope = %scope.name(), "refused a verification: too many failures");
         return Err(ApiError::locked_out(seconds).into());
@@ -122,6 +123,7 @@ async fn verify(backend: &RatlsBackend, request: &Request) -> Result<Response, H
         }
     }
     if !matched && guessable {
+        let config = grants.throttle_config().await?;
         let locked = attempts.record_failure(now, &config);
         grants.put_attempts(&scope, &attempts).await?;
         if locked {
