@@ -9,31 +9,39 @@ use crate::protocol::fields;
 
 /// A required policy name in the body.
 pub(super) fn policy(data: &Map<String, Value>) -> Result<PolicyName, FieldError> {
-    let value = data
-        .get("policy")
-        .ok_or_else(|| FieldError::missing("policy", "a string"))?;
+    policy_value(data.get("policy"))
+}
+
+/// A required policy name, from the path (`Some(capture)`) or the body.
+pub(super) fn policy_value(value: Option<&Value>) -> Result<PolicyName, FieldError> {
+    let value = value.ok_or_else(|| FieldError::missing("policy", "a string"))?;
     let text = fields::string(value).map_err(|p| FieldError::wrong_type("policy", p))?;
     PolicyName::parse(text).map_err(|p| FieldError::invalid("policy", p))
 }
 
-/// A required entry uuid, from the path (`Some(capture)`) or the body.
-pub(super) fn entry_id(text: Option<&Value>) -> Result<EntryId, FieldError> {
-    let value = text.ok_or_else(|| FieldError::missing("uuid", "a string"))?;
-    let text = fields::string(value).map_err(|p| FieldError::wrong_type("uuid", p))?;
+/// A required canonical UUID named `field`, parsed by `parse`; an empty
+/// string counts as missing.
+fn uuid_field<T>(
+    field: &'static str,
+    value: Option<&Value>,
+    parse: fn(&str) -> Result<T, Refusal>,
+) -> Result<T, FieldError> {
+    let value = value.ok_or_else(|| FieldError::missing(field, "a string"))?;
+    let text = fields::string(value).map_err(|p| FieldError::wrong_type(field, p))?;
     if text.is_empty() {
-        return Err(FieldError::missing("uuid", "a string"));
+        return Err(FieldError::missing(field, "a string"));
     }
-    EntryId::parse(text).map_err(|p| FieldError::invalid("uuid", p))
+    parse(text).map_err(|p| FieldError::invalid(field, p))
+}
+
+/// A required entry uuid, from the path (`Some(capture)`) or the body.
+pub(super) fn entry_id(value: Option<&Value>) -> Result<EntryId, FieldError> {
+    uuid_field("uuid", value, EntryId::parse)
 }
 
 /// A required accessor, from the path (`Some(capture)`) or the body.
 pub(super) fn accessor(value: Option<&Value>) -> Result<Accessor, FieldError> {
-    let value = value.ok_or_else(|| FieldError::missing("accessor", "a string"))?;
-    let text = fields::string(value).map_err(|p| FieldError::wrong_type("accessor", p))?;
-    if text.is_empty() {
-        return Err(FieldError::missing("accessor", "a string"));
-    }
-    Accessor::parse(text).map_err(|p| FieldError::invalid("accessor", p))
+    uuid_field("accessor", value, Accessor::parse)
 }
 
 /// An optional accessor in the body.

@@ -3,6 +3,7 @@
 
 use super::path_code::code_response;
 use super::{ApiError, HandlerError, RatlsBackend, input};
+use crate::domain::TotpEntry;
 use crate::protocol::{
     FieldSpec, FieldType, Operation, OperationSpec, PathSpec, Request, Response,
 };
@@ -67,17 +68,24 @@ when no live entry has this accessor.
 ",
 };
 
-/// `read totp/accessor/<accessor>`.
-async fn read(backend: &RatlsBackend, request: &Request) -> Result<Response, HandlerError> {
+/// The entry the path's accessor names if it is live at the returned
+/// second, or 404.
+async fn live_entry(
+    backend: &RatlsBackend,
+    request: &Request,
+) -> Result<(TotpEntry, i64), HandlerError> {
     let accessor = input::accessor(request.capture_value("accessor").as_ref())?;
     let now = backend.clock.now();
-    let entry = backend
-        .grants()
-        .await?
-        .by_accessor(&accessor)
-        .await?
+    let entry = backend.grants().await?.by_accessor(&accessor).await?;
+    let entry = entry
         .filter(|e| e.is_live(now))
         .ok_or_else(ApiError::accessor_not_found)?;
+    Ok((entry, now))
+}
+
+/// `read totp/accessor/<accessor>`.
+async fn read(backend: &RatlsBackend, request: &Request) -> Result<Response, HandlerError> {
+    let (entry, _) = live_entry(backend, request).await?;
     Ok(Response::with_data(entry.public_json()))
 }
 
@@ -91,12 +99,6 @@ async fn delete(backend: &RatlsBackend, request: &Request) -> Result<Response, H
 
 /// `read totp/accessor/<accessor>/code`.
 async fn read_code(backend: &RatlsBackend, request: &Request) -> Result<Response, HandlerError> {
-    let accessor = input::accessor(request.capture_value("accessor").as_ref())?;
-    let now = backend.clock.now();
-    let entry = backend.grants().await?.by_accessor(&accessor).await?;
-    let entry = entry.filter(|e| e.is_live(now));
-    if entry.is_none() {
-        return Err(ApiError::accessor_not_found().into());
-    }
-    code_response(entry, now)
+    let (entry, now) = live_entry(backend, request).await?;
+    Ok(code_response(&entry, now))
 }

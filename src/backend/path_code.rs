@@ -36,17 +36,21 @@ uuid into the request path, which audit devices log in clear: operators use
 async fn read_code(backend: &RatlsBackend, request: &Request) -> Result<Response, HandlerError> {
     let id = input::entry_id(request.capture_value("uuid").as_ref())?;
     let now = backend.clock.now();
-    let entry = backend.grants().await?.get_live(&id, now).await?;
-    code_response(entry, now)
+    let entry = backend
+        .grants()
+        .await?
+        .get_live(&id, now)
+        .await?
+        .ok_or_else(ApiError::entry_not_found)?;
+    Ok(code_response(&entry, now))
 }
 
-/// The current code of a live entry, or 404.
-pub(super) fn code_response(entry: Option<TotpEntry>, now: i64) -> Result<Response, HandlerError> {
-    let entry = entry.ok_or_else(ApiError::entry_not_found)?;
+/// The current code of a live entry.
+pub(super) fn code_response(entry: &TotpEntry, now: i64) -> Response {
     let code = current_code(&entry.uuid, now);
     let mut data = Map::new();
     data.insert("code".into(), Value::from(code.code));
     data.insert("period".into(), Value::from(PERIOD));
     data.insert("expire_time".into(), Value::from(code.expire_time));
-    Ok(Response::with_data(data))
+    Response::with_data(data)
 }

@@ -108,9 +108,7 @@ pub(super) const ENTRY_LOCKOUT: PathSpec<RatlsBackend> = PathSpec {
 /// The scope a lockout path names.
 fn scope(request: &Request) -> Result<Scope, HandlerError> {
     if let Some(policy) = request.capture_value("policy") {
-        let mut data = Map::new();
-        data.insert("policy".into(), policy);
-        return Ok(Scope::Policy(input::policy(&data)?));
+        return Ok(Scope::Policy(input::policy_value(Some(&policy))?));
     }
     Ok(Scope::Entry(input::accessor(
         request.capture_value("accessor").as_ref(),
