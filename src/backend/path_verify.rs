@@ -5,6 +5,7 @@ use serde_json::{Map, Value};
 use super::store::attempts::Scope;
 use super::{ApiError, HandlerError, RatlsBackend, input};
 use crate::domain::code::{ReplayRecord, matching_step};
+use crate::domain::{EntryId, TotpEntry};
 use crate::protocol::{
     FieldSpec, FieldType, Operation, OperationSpec, PathSpec, Request, Response,
 };
@@ -85,15 +86,22 @@ async fn verify(backend: &RatlsBackend, request: &Request) -> Result<Response, H
         tracing::info!(scope = %scope.name(), "refused a verification: too many failures");
         return Err(ApiError::locked_out(seconds).into());
     }
-    let candidates = match &scope {
+    // The uuids to try, with the entry when it was already read under the
+    // lock (by accessor); the policy index is only a hint.
+    let candidates: Vec<(EntryId, Option<TotpEntry>)> = match &scope {
         Scope::Entry(accessor) => grants
             .by_accessor(accessor)
             .await?
             .filter(|e| e.policy == policy)
-            .map(|e| e.uuid)
+            .map(|e| (e.uuid, Some(e)))
             .into_iter()
             .collect(),
-        Scope::Policy(_) => grants.policy_members(&policy).await?,
+        Scope::Policy(_) => grants
+            .policy_members(&policy)
+            .await?
+            .into_iter()
+            .map(|id| (id, None))
+            .collect(),
     };
     // With no entry in scope there is nothing to guess, and nothing is
     // counted: verifies naming unknown policies or accessors write nothing.
@@ -102,14 +110,17 @@ async fn verify(backend: &RatlsBackend, request: &Request) -> Result<Response, H
     let guessable = !candidates.is_empty();
     let mut matched = false;
     let mut accepted = false;
-    for id in candidates {
+    for (id, known) in candidates {
         let Some(step) = matching_step(&id, &code, now) else {
             continue;
         };
         // The index may be stale, and a redeem may have removed the entry:
-        // the entry decides.
-        let entry = grants.get_live(&id, now).await?;
-        if entry.is_none_or(|e| e.policy != policy) {
+        // the entry, read under the lock, decides.
+        let entry = match known {
+            Some(entry) => Some(entry),
+            None => grants.get(&id).await?,
+        };
+        if entry.is_none_or(|e| !e.is_live(now) || e.policy != policy) {
             continue;
         }
         matched = true;
