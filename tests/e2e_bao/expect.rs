@@ -243,13 +243,8 @@ impl Layout {
     /// The layout whose `meta/key` record holds `text`.
     #[allow(dead_code)] // used by the cluster tests, which include this file
     pub fn from_record(text: &str) -> Self {
-        use base64::Engine as _;
-        let record: Value = serde_json::from_str(text).expect("meta/key holds JSON");
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(record["key"].as_str().expect("a key"))
-            .expect("base64");
         Self {
-            key: MountKey::from_bytes(&bytes).expect("32 bytes"),
+            key: crate::harness::mount_key_from_record(text),
         }
     }
 
@@ -302,6 +297,30 @@ pub fn storage_holds(bao: &Bao, mount: &str, entries: &[&Value]) {
 }
 
 // ---- TOTP lifecycle: read, list, redeem, codes, tidy ----
+
+/// What tidy answers, by count: entries removed, index keys removed and
+/// repaired, accessor records removed and repaired, replay records removed,
+/// attempt records removed.
+pub fn tidy_counts(counts: [u64; 7]) -> Value {
+    let [
+        entries,
+        index_removed,
+        index_repaired,
+        accessors_removed,
+        accessors_repaired,
+        replays,
+        attempts,
+    ] = counts;
+    json!({
+        "entries_removed": entries,
+        "index_keys_removed": index_removed,
+        "index_keys_repaired": index_repaired,
+        "accessor_records_removed": accessors_removed,
+        "accessor_records_repaired": accessors_repaired,
+        "replay_records_removed": replays,
+        "attempt_records_removed": attempts,
+    })
+}
 
 /// The plugin's 404 for a uuid without a live entry (its own shape: no
 /// `errors`).

@@ -211,6 +211,16 @@ impl Cli {
     }
 }
 
+/// The mount key a `meta/key` record (`{"key": base64}`) holds.
+pub fn mount_key_from_record(text: &str) -> MountKey {
+    use base64::Engine as _;
+    let record: Value = serde_json::from_str(text).expect("meta/key holds JSON");
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(record["key"].as_str().expect("meta/key has a key"))
+        .expect("meta/key is base64");
+    MountKey::from_bytes(&bytes).expect("a 32-byte mount key")
+}
+
 /// An HTTP answer.
 #[derive(Debug, Clone)]
 pub struct Resp {
@@ -635,13 +645,8 @@ impl Bao {
 
     /// The mount key of `mount` (`meta/key`), once the plugin has made it.
     pub fn mount_key(&self, mount: &str) -> Option<MountKey> {
-        use base64::Engine as _;
         let text = self.raw_get(&format!("auth/{}/meta/key", self.mount_uuid(mount)))?;
-        let record: Value = serde_json::from_str(&text).expect("meta/key holds JSON");
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(record["key"].as_str().expect("meta/key has a key"))
-            .expect("meta/key is base64");
-        Some(MountKey::from_bytes(&bytes).expect("a 32-byte mount key"))
+        Some(mount_key_from_record(&text))
     }
 
     /// The stored entry with uuid `id` of `mount` as JSON (at

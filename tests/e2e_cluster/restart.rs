@@ -68,10 +68,7 @@ fn restart_durability(signal: &str) {
     let _turn = crate::exclusive();
     let up = Instant::now();
     let mut node = Node::new("restart");
-    node.start();
-    let keys = node.init();
-    node.unseal(&keys);
-    node.wait_active();
+    let keys = node.start_single();
     node.register_plugin();
     node.enable("ratls");
     let up = up.elapsed();

@@ -55,10 +55,7 @@ fn no_storage_key_and_no_raft_snapshot_byte_holds_a_uuid() {
     }
     let _turn = crate::exclusive();
     let mut node = Node::new("secrecy");
-    node.start();
-    let keys = node.init();
-    node.unseal(&keys);
-    node.wait_active();
+    node.start_single();
     node.register_plugin();
     node.enable("ratls");
 

@@ -286,6 +286,16 @@ impl Node {
         out.stdout
     }
 
+    /// Starts the node as a cluster of one: initialised, unsealed and
+    /// active. Returns its keys (to unseal it after a restart).
+    pub fn start_single(&mut self) -> Keys {
+        self.start();
+        let keys = self.init();
+        self.unseal(&keys);
+        self.wait_active();
+        keys
+    }
+
     /// `bao operator init -key-shares=1 -key-threshold=1`; keeps the root token.
     pub fn init(&mut self) -> Keys {
         let out = self.cli_ok(&[

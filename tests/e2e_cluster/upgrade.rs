@@ -247,10 +247,7 @@ fn v0_1_0_data_migrates_on_upgrade_and_a_rollback_grants_nothing() {
     );
     std::fs::copy(&prev, node.plugin_dir().join(&old_file)).expect("copying v0.1.0");
     std::fs::copy(plugin_bin(), node.plugin_dir().join(&new_file)).expect("copying this version");
-    node.start();
-    let keys = node.init();
-    node.unseal(&keys);
-    node.wait_active();
+    node.start_single();
     let old_sha = register(&node, &old_file, PREV_VERSION);
     let new_sha = register(&node, &new_file, PLUGIN_VERSION);
     let mounts = ["ratls", "bulk"];

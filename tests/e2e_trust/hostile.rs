@@ -247,19 +247,6 @@ fn list_answer(live_data: &Value) -> Value {
     json!({ "keys": [accessor], "key_info": { accessor: info } })
 }
 
-/// The `data` of a tidy that finds nothing to remove.
-fn tidy_answer() -> Value {
-    json!({
-        "entries_removed": 0,
-        "index_keys_removed": 0,
-        "index_keys_repaired": 0,
-        "accessor_records_removed": 0,
-        "accessor_records_repaired": 0,
-        "replay_records_removed": 0,
-        "attempt_records_removed": 0
-    })
-}
-
 /// Inputs in the corpus: 240 of v0.1.0's paths, then the accessor paths,
 /// lookup bodies and names swapped.
 const CORPUS_SIZE: usize = 240 + 27 + 9 + 13;
@@ -313,7 +300,7 @@ fn corpus(live: &str, ghost: &str, live_data: &Value, wrong_code: &str) -> Vec<C
 /// Every method on every path (the entry path deletes the ghost): the whole routing table.
 fn methods_on_every_path(live: &str, ghost: &str, live_data: &Value) -> Vec<Case> {
     let list_data = list_answer(live_data);
-    let tidy_data = tidy_answer();
+    let tidy_data = expect::tidy_counts([0; 7]);
     let mut cases = Vec::new();
     let paths: [(&str, String); 7] = [
         ("totp", "totp".into()),
@@ -1045,7 +1032,7 @@ fn verify_bodies(wrong_code: &str) -> Vec<Case> {
 /// List's `limit` and `after` at their edges, and fields that list and tidy must ignore.
 fn list_and_tidy_parameters(live_data: &Value) -> Vec<Case> {
     let list_data = list_answer(live_data);
-    let tidy_data = tidy_answer();
+    let tidy_data = expect::tidy_counts([0; 7]);
     let mut cases = Vec::new();
     let g = "list query";
     for (label, query, want) in [
