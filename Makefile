@@ -17,7 +17,7 @@ RELEASE_BIN := target/$(TARGET)/release/$(PLUGIN)
 # that what is tested is what ships.
 TEST_ENV := RATLS_PLUGIN_BIN=$(abspath $(RELEASE_BIN)) BAO_BIN=$(BAO) PYTHON_BIN=$(PYTHON)
 
-.PHONY: build release prev-release bao test test-fast test-ha test-heavy fuzz lint dev dev-stop bench clean
+.PHONY: build release prev-release bao test test-fast test-ha test-heavy fuzz lint dev dev-stop wrk bench clean
 
 build:
 	cargo build --locked
@@ -91,12 +91,17 @@ dev: release $(VENV_STAMP)
 dev-stop:
 	scripts/dev.sh stop
 
-# Side-by-side benchmarks against OpenBao's built-in engines (not part of `make test`);
-# writes bench/results.md.
-bench: release $(VENV_STAMP)
+# The HTTP load generator of the benchmarks: Debian's wrk (LuaJIT scripts in bench/wrk/).
+wrk:
+	@command -v wrk >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends wrk)
+
+# Side-by-side benchmarks against OpenBao's built-in engines (not part of `make test`),
+# driven by wrk; writes bench/results.md (or BENCH_RESULTS; see bench/run.sh).
+bench: release $(VENV_STAMP) wrk
 	cargo bench --locked --bench dispatch
-	cargo build --locked --release --example loadgen
-	BAO_BIN=$(BAO) PLUGIN_BIN=$(RELEASE_BIN) LOADGEN_BIN=target/release/examples/loadgen bench/run.sh
+	cargo build --locked --release --example handshake
+	BAO_BIN=$(BAO) PLUGIN_BIN=$(RELEASE_BIN) HANDSHAKE_BIN=target/release/examples/handshake \
+	  WRK_BIN=$$(command -v wrk) PYTHON_BIN=$(PYTHON) bench/run.sh
 
 clean:
 	cargo clean

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Turns one `bench/run.sh` run into bench/results.md (and prints it).
 
-Inputs, all in the run's work directory: runs.jsonl (one loadgen result per
-measured run), meta.tsv (facts: versions, sizes, handshake, RSS…),
+Inputs, all in the run's work directory: runs.jsonl (one result of
+bench/wrk/load.py, i.e. of wrk with bench/wrk/bench.lua, per measured run), meta.tsv (facts: versions, sizes, handshake, RSS…),
 counts.jsonl (plugin RPCs per request kind), enable.txt (auth enable
 timings); criterion's estimates under target/criterion; and the hand-written
 bench/analysis.md, appended verbatim. Standard library only.
@@ -202,9 +202,14 @@ def main():
     w(f"- machine: {meta.get('machine', '?')}; load average at start {meta.get('loadavg', '?')}")
     w(f"- server: {meta.get('bao_version', '?')} (`bao server -dev`, in-memory storage, log level info)")
     w(f"- plugin: git {meta.get('git', '?')}, {meta.get('rustc', '?')}, release profile")
-    w(f"- load: {meta.get('settings', '?')}; loadgen = one keep-alive HTTP/1.1 connection per worker")
-    w("  thread, hand-written client (ureq cost ~8× more client CPU per request and halved kv-read")
-    w("  throughput at c=16 here); sides alternate round by round; values are medians over rounds")
+    threads = sorted({(c, r.get("threads")) for (_w, _s, c), rs in runs.by.items() for r in rs})
+    wrk_kv = runs.cpu("create", "kv", max(runs.concs() or [16]), "wrk")
+    w(f"- load: {meta.get('settings', '?')}; client {meta.get('client', 'wrk')} with bench/wrk/bench.lua")
+    w(f"  ({', '.join(f'c={c}: -c {c} -t {t}' for c, t in threads)}: keep-alive HTTP/1.1 connections on wrk's")
+    w("  event-loop threads; every answer's status and body checked in Lua, a run with any unexpected")
+    w("  answer fails); latency percentiles of the measured samples (wrk's coordinated-omission")
+    w(f"  correction taken out); wrk's own CPU {fmt_cpu(wrk_kv)} per kv create at c={max(runs.concs() or [16])};")
+    w("  sides alternate round by round; values are medians over rounds")
     w(f"- total wall time of bench.sh: {meta.get('total_seconds', '?')} s")
     w("")
 
@@ -222,8 +227,8 @@ def main():
     bao_kv = runs.cpu("create", "kv", cmax, "bao")
     bao_totp = runs.cpu("create", "totp", cmax, "bao")
     plug_c16 = runs.cpu("create", "ours", cmax, "plugin")
-    lg_ours = runs.cpu("create", "ours", cmax, "loadgen") or 0
-    lg_kv = runs.cpu("create", "kv", cmax, "loadgen") or 0
+    lg_ours = runs.cpu("create", "ours", cmax, "wrk") or 0
+    lg_kv = runs.cpu("create", "kv", cmax, "wrk") or 0
     rss_kib = None
     for part in meta.get("rss", "").split("VmHWM:")[1:2]:
         rss_kib = int(part.split()[0])
@@ -244,12 +249,12 @@ def main():
             f"the plugin adds {fmt_cpu(plug_c16)}. Ours makes {rpcs_create:.0f} RPCs ({rc.get('inbound', 3):.0f} host→plugin: "
             f"resolve-path, existence check, handle request; the rest plugin→host: max lease TTL, 2 storage puts), kv none. "
             f"The host's extra {fmt_cpu((bao_ours or 0) - (bao_kv or 0))} alone exceeds a whole kv write: with a plugin costing "
-            f"0 CPU the 2-core ceiling ratio would be ≈{bound_kv:.2f}× (bao+loadgen CPU per request, kv over ours). "
+            f"0 CPU the 2-core ceiling ratio would be ≈{bound_kv:.2f}× (bao+wrk CPU per request, kv over ours). "
             f"Measured CPU caps: ≈{fmt_int(ceiling(bao_ours, plug_c16, lg_ours))} rps ours vs ≈{fmt_int(ceiling(bao_kv, lg_kv))} kv."
         )
     totp_cause = ""
     if bao_ours is not None and bao_totp is not None:
-        lg_totp = runs.cpu("create", "totp", cmax, "loadgen") or 0
+        lg_totp = runs.cpu("create", "totp", cmax, "wrk") or 0
         totp_cause = (
             f"Built-in key creation costs bao {fmt_cpu(bao_totp)} and no RPC; ours costs bao {fmt_cpu(bao_ours)} "
             f"+ plugin {fmt_cpu(plug_c16)}. Zero-CPU-plugin ceiling ≈{((bao_totp or 0) + lg_totp) / ((bao_ours or 0) + lg_ours):.2f}×."

@@ -5,10 +5,30 @@
 #
 # One real `bao server -dev` on a free loopback port, with the plugin at
 # auth/ratls, kv version 1 at kv/ and the built-in totp engine at totp/, all
-# driven by the same load generator (bench/loadgen.rs) with the same
-# concurrency and duration. Sides take turns round by round (ABC, BCA, CAB…)
-# so that noise from other processes on the machine hits all of them; the
-# report gives medians over rounds.
+# driven by wrk (Debian's wrk 4.1.0, LuaJIT) with the same concurrency and
+# duration: -c 1 and -c 16, keep-alive HTTP/1.1 connections on wrk's
+# event-loop threads (-t: half the CPUs at most, so -t 1 on 2 CPUs; see
+# load.py), bench/wrk/bench.lua making the requests (bodies, unique keys,
+# ids, codes) and checking every answer, bench/wrk/load.py running wrk.
+# Sides take turns round by round (ABC, BCA, CAB…) so that noise from other
+# processes on the machine hits all of them; the report gives medians over
+# rounds.
+#
+# What wrk cannot do, and what does it instead (this replaced the
+# hand-written client bench/loadgen.rs):
+# - a warm-up: a separate short wrk run before the measured one (load.py);
+# - a run that ends when its ids are used or after N requests, and a
+#   fractional duration: bench.lua's threads stop themselves with nothing in
+#   flight, load.py then wakes wrk (SIGINT) from its sleep of -d;
+# - CPU of other processes: load.py reads /proc/<pid>/stat of the plugin and
+#   bao around the measured run, and wrk's own CPU from wait4(2);
+# - percentiles of the measured latencies: wrk adds samples to its histogram
+#   (coordinated-omission correction) before the script sees it; bench.lua
+#   takes them out again (wrk's own are kept as wrk_p50_us/wrk_p99_us);
+# - launching the plugin binary and timing its handshake: bench/handshake.rs
+#   (`cargo --example handshake`);
+# - one request on a fresh connection, timed (POST sys/auth/…), and a free
+#   port pair: load.py request / free-port (Python's standard library).
 #
 # Also measured: the plugin's and bao's CPU per request (/proc/<pid>/stat
 # around each measured window), the plugin's peak RSS (VmHWM), the stripped
@@ -16,8 +36,8 @@
 # environment, `bao auth enable` time, and the plugin RPCs each request makes
 # (a second, short-lived server at -log-level=trace, plus strace when present).
 #
-# Environment: BAO_BIN, PLUGIN_BIN, LOADGEN_BIN (set by `make bench`);
-# optional BENCH_DURATION (s, default 3), BENCH_ROUNDS (3), BENCH_WARMUP (0.5),
+# Environment: BAO_BIN, PLUGIN_BIN, HANDSHAKE_BIN, WRK_BIN (set by `make bench`);
+# optional BENCH_DURATION (s, default 3; fractions allowed), BENCH_ROUNDS (3), BENCH_WARMUP (0.5),
 # BENCH_CONCURRENCY ("1 16"), BENCH_KEEP=1 to keep the work directory,
 # BENCH_RESULTS (default bench/results.md), PYTHON_BIN.
 set -euo pipefail
@@ -26,7 +46,10 @@ cd "$(dirname "$0")/.."
 ROOT="$PWD"
 : "${BAO_BIN:?set BAO_BIN (make bench does)}"
 : "${PLUGIN_BIN:?set PLUGIN_BIN (make bench does)}"
-: "${LOADGEN_BIN:?set LOADGEN_BIN (make bench does)}"
+: "${HANDSHAKE_BIN:?set HANDSHAKE_BIN (make bench does)}"
+WRK_BIN="${WRK_BIN:-wrk}"
+command -v "$WRK_BIN" >/dev/null || { echo "bench: wrk not found (apt-get install wrk; make bench does)" >&2; exit 1; }
+export WRK_BIN
 DURATION="${BENCH_DURATION:-3}"
 ROUNDS="${BENCH_ROUNDS:-3}"
 WARMUP="${BENCH_WARMUP:-0.5}"
@@ -35,12 +58,12 @@ RESULTS="${BENCH_RESULTS:-$ROOT/bench/results.md}"
 PLUGIN=vault-plugin-auth-ratls
 PYTHON="${PYTHON_BIN:-$(dirname "$BAO_BIN")/python3}"
 [[ -x "$PYTHON" ]] || PYTHON=python3
-CLK_TCK=$(getconf CLK_TCK)
+LOAD=("$PYTHON" "$ROOT/bench/wrk/load.py")
 START_TIME=$EPOCHREALTIME
 
 # A short path: the plugin's and go-plugin's unix sockets live under TMPDIR.
 WORK=$(mktemp -d /tmp/ratls-bench.XXXXXX)
-mkdir -p "$WORK/ids" "$WORK/t"
+mkdir -p "$WORK/ids" "$WORK/t" "$WORK/wrk"
 RUNS="$WORK/runs.jsonl"
 META="$WORK/meta.tsv"
 : >"$RUNS"
@@ -99,7 +122,7 @@ start_server() {
   TOKEN="bench-$RANDOM$RANDOM"
   local port attempt
   for attempt in 1 2 3; do
-    port=$("$LOADGEN_BIN" free-port)
+    port=$("${LOAD[@]}" free-port)
     ADDR="127.0.0.1:$port"
     env -u BAO_ADDR -u BAO_TOKEN -u VAULT_ADDR -u VAULT_TOKEN -u BAO_NAMESPACE \
       -u VAULT_NAMESPACE -u http_proxy -u https_proxy -u HTTP_PROXY -u HTTPS_PROXY \
@@ -166,25 +189,27 @@ one_plugin_pid() {
 
 # ---------------------------------------------------------------- load
 
-# lg WORKLOAD SIDE CONCURRENCY ROUND [loadgen run flags…]: one measured run,
-# appended to runs.jsonl. loadgen exits 1 on any failed request: so do we.
+# lg WORKLOAD SIDE CONCURRENCY ROUND [load.py run flags…]: one measured run
+# (after its warm-up run), appended to runs.jsonl. load.py exits 1 on any
+# failed request or unexpected answer: so do we.
 lg() {
   local workload=$1 side=$2 conc=$3 round=$4
   shift 4
   local out
-  if ! out=$("$LOADGEN_BIN" run --addr "$ADDR" --token "$TOKEN" --concurrency "$conc" \
-    --duration "$DURATION" --warmup "$WARMUP" --clk-tck "$CLK_TCK" "$@"); then
+  if ! out=$("${LOAD[@]}" run --addr "$ADDR" --token "$TOKEN" --concurrency "$conc" \
+    --duration "$DURATION" --warmup "$WARMUP" --tmpdir "$WORK/wrk" "$@"); then
     log "FAILED: $workload $side c=$conc round $round: ${out:-no output}"
     return 1
   fi
   printf '{"workload":"%s","side":"%s","concurrency":%s,"round":%s,"result":%s}\n' \
     "$workload" "$side" "$conc" "$round" "$out" >>"$RUNS"
-  local rps p50 p99
+  local rps p50 p99 client
   [[ $out =~ \"rps\":([0-9.]+) ]] && rps=${BASH_REMATCH[1]}
   [[ $out =~ \"p50_us\":([0-9]+) ]] && p50=${BASH_REMATCH[1]}
   [[ $out =~ \"p99_us\":([0-9]+) ]] && p99=${BASH_REMATCH[1]}
-  printf '[bench] %-7s c=%-3s r%s %-5s %9s rps  p50 %6s us  p99 %6s us\n' \
-    "$workload" "$conc" "$round" "$side" "$rps" "$p50" "$p99" >&2
+  [[ $out =~ \"cpu_us_per_req\":\{[^}]*\"wrk\":([0-9.]+) ]] && client=${BASH_REMATCH[1]}
+  printf '[bench] %-7s c=%-3s r%s %-5s %9s rps  p50 %6s us  p99 %6s us  wrk %5s us/req\n' \
+    "$workload" "$conc" "$round" "$side" "$rps" "$p50" "$p99" "$client" >&2
 }
 
 # rotate N a b c…: the sides in the order of round N (ABC, BCA, CAB, …).
@@ -252,14 +277,16 @@ run_side() {
       local watch=("${watch_host[@]}")
       [[ $side == ours ]] && watch=("${watch_ours[@]}")
       # A key can be deleted once: every delete run deletes the same number
-      # of existing keys (DELETE_N), however long that takes.
-      lg "$@" "${watch[@]}" --method DELETE --path "$path" --ids "$WORK/ids/$side.left" --once \
+      # of existing keys (DELETE_N, taken off the pool), however long that
+      # takes, each once; no warm-up.
+      head -n "$DELETE_N" "$WORK/ids/$side.left" >"$WORK/ids/$side.$tag.del"
+      tail -n +"$((DELETE_N + 1))" "$WORK/ids/$side.left" >"$WORK/ids/$side.tmp"
+      mv "$WORK/ids/$side.tmp" "$WORK/ids/$side.left"
+      lg "$@" "${watch[@]}" --method DELETE --path "$path" --ids "$WORK/ids/$side.$tag.del" --once \
         --requests "$DELETE_N" --warmup 0 --duration 600
-      # Drop the ids this run deleted.
-      local consumed
+      local consumed=""
       [[ $(tail -n 1 "$RUNS") =~ \"consumed\":([0-9]+) ]] && consumed=${BASH_REMATCH[1]}
-      tail -n +"$((consumed + 1))" "$WORK/ids/$side.left" >"$WORK/ids/$side.tmp"
-      mv "$WORK/ids/$side.tmp" "$WORK/ids/$side.left" ;;
+      [[ "$consumed" == "$DELETE_N" ]] || { log "delete $side deleted ${consumed:-?} of $DELETE_N keys"; return 1; } ;;
     *) log "unknown workload $workload/$side"; return 1 ;;
   esac
 }
@@ -286,14 +313,15 @@ meta loadavg "$(cut -d' ' -f1-3 /proc/loadavg)"
 meta bao_version "$("$BAO_BIN" version 2>/dev/null | head -n 1)"
 meta rustc "$(rustc -V 2>/dev/null || echo unknown)"
 meta git "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- src Cargo.toml 2>/dev/null || echo ' (+uncommitted src changes)')"
-meta settings "duration ${DURATION}s per run after ${WARMUP}s warm-up, $ROUNDS rounds, concurrency $CONCURRENCY"
+meta settings "duration ${DURATION}s per run after a ${WARMUP}s warm-up run, $ROUNDS rounds, concurrency $CONCURRENCY"
+meta client "$("$WRK_BIN" -v 2>&1 | head -n 1 | cut -d' ' -f1-3)"
 meta binary_bytes "$(stat -c %s "$PLUGIN_BIN")"
 strip -o "$WORK/stripped" "$PLUGIN_BIN" 2>/dev/null && meta stripped_bytes "$(stat -c %s "$WORK/stripped")"
 meta binary_file "$(file -b "$PLUGIN_BIN" 2>/dev/null | cut -d, -f1,2,5- | cut -c1-120)"
 
 log "start-to-handshake: 20 launches with the host's environment"
 mkdir -p "$WORK/t/handshake"
-meta handshake "$("$LOADGEN_BIN" handshake --bin "$PLUGIN_BIN" --launches 20 --tmpdir "$WORK/t/handshake")"
+meta handshake "$("$HANDSHAKE_BIN" --bin "$PLUGIN_BIN" --launches 20 --tmpdir "$WORK/t/handshake")"
 
 # ---------------------------------------------------------------- 2. RPCs per request
 
@@ -318,8 +346,8 @@ count_one() {
     STRACE_PID=$!
     sleep 0.7
   fi
-  "$LOADGEN_BIN" run --addr "$ADDR" --token "$TOKEN" --concurrency 1 --warmup 0 --duration 60 \
-    --requests "$COUNT_N" "$@" >"$WORK/count.$kind.json"
+  "${LOAD[@]}" run --addr "$ADDR" --token "$TOKEN" --concurrency 1 --warmup 0 --duration 60 \
+    --requests "$COUNT_N" --tmpdir "$WORK/wrk" "$@" >"$WORK/count.$kind.json"
   sleep 0.5
   if [[ -n "$STRACE_PID" ]]; then
     kill "$STRACE_PID" 2>/dev/null || true
@@ -394,15 +422,16 @@ meta bao_rss "$(grep -E '^(VmHWM)' "/proc/$BAO_PID/status" | tr -s ' \t' ' ')"
 
 # `bao auth enable` of our plugin (launches a process, handshakes, Setup)
 # against a built-in auth method (userpass), alternating; the HTTP call the
-# CLI makes is timed by loadgen (one request), the whole CLI by the shell.
+# CLI makes is timed by load.py (one request on a new connection), the whole
+# CLI by the shell.
 log "timing auth enable (5 cycles, ours vs userpass)"
 : >"$WORK/enable.txt"
 for i in 1 2 3 4 5; do
   for type in "$PLUGIN" userpass; do
     tag=$([[ $type == userpass ]] && echo up || echo ours)
-    http=$("$LOADGEN_BIN" run --addr "$ADDR" --token "$TOKEN" --warmup 0 --duration 60 --requests 1 \
+    http=$("${LOAD[@]}" request --addr "$ADDR" --token "$TOKEN" \
       --method POST --path "/v1/sys/auth/e-$tag-$i" --body "{\"type\":\"$type\"}")
-    [[ $http =~ \"p50_us\":([0-9]+) ]] && echo "http $tag ${BASH_REMATCH[1]}" >>"$WORK/enable.txt"
+    [[ $http =~ \"us\":([0-9]+) ]] && echo "http $tag ${BASH_REMATCH[1]}" >>"$WORK/enable.txt"
     bao auth disable "e-$tag-$i" >/dev/null
     t0=$EPOCHREALTIME
     bao auth enable -path="c-$tag-$i" "$type" >/dev/null
