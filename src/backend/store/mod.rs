@@ -12,10 +12,12 @@
 //! | `replay/<grant id>` | `{"last_step": n}` | the last TOTP step accepted for the entry |
 //! | `attempts/…`, `meta/throttle` | failed verifications and their limits | see [`attempts`] |
 //!
-//! Writes are ordered so a crash between them leaves only what `tidy`
-//! repairs: create writes the entry, then its accessor record and index key;
-//! removal deletes the entry (which revokes the grant), then the rest. Every
-//! prefix is seal-wrapped (see [`SEAL_WRAPPED`]).
+//! A create writes the entry, its accessor record and its index key at once,
+//! and a removal deletes them (the entry's deletion revokes the grant) with
+//! the replay record at once: one round trip each. A crash or a failed write
+//! in between leaves only what `tidy` repairs: lookups without an entry are
+//! removed (every reader checks the entry), lookups an entry lacks are
+//! restored. Every prefix is seal-wrapped (see [`SEAL_WRAPPED`]).
 
 pub(super) mod attempts;
 pub(super) mod meta;
@@ -78,11 +80,19 @@ struct AccessorRecord {
 pub(super) struct Grants {
     storage: Arc<dyn Storage>,
     key: Arc<MountKey>,
+    /// Inserts hold it shared; `tidy` holds it exclusively while it lists,
+    /// so it never sees the lookups of an insert in flight without the entry
+    /// (and removes them for dangling).
+    inserts: Arc<tokio::sync::RwLock<()>>,
 }
 
 impl Grants {
     pub(super) fn new(storage: Arc<dyn Storage>, key: Arc<MountKey>) -> Self {
-        Self { storage, key }
+        Self {
+            storage,
+            key,
+            inserts: Arc::default(),
+        }
     }
 
     /// The entry stored under `grant`, expired or not; `None` when absent.
@@ -136,13 +146,16 @@ impl Grants {
             .filter(|e| e.accessor == *accessor))
     }
 
-    /// Stores a new entry, then its accessor record and index key.
+    /// Stores a new entry with its accessor record and index key.
     pub(super) async fn insert(&self, entry: &TotpEntry) -> Result<(), StorageError> {
+        let _insert = self.inserts.read().await;
         let (grant, sealed) = self.key.seal(&entry.uuid);
-        self.storage
-            .put(&grant_key(&grant), entry.to_bytes())
-            .await?;
-        self.put_lookups(entry, &grant, &sealed).await
+        let key = grant_key(&grant);
+        tokio::try_join!(
+            self.storage.put(&key, entry.to_bytes()),
+            self.put_lookups(entry, &grant, &sealed),
+        )
+        .map(|_| ())
     }
 
     /// The accessor record and index key of a stored entry (idempotent).
@@ -164,16 +177,17 @@ impl Grants {
         .map(|_| ())
     }
 
-    /// Removes an entry, then its accessor record, index key and replay record.
+    /// Removes an entry with its accessor record, index key and replay record.
     pub(super) async fn remove(&self, entry: &TotpEntry) -> Result<(), StorageError> {
         let (grant, sealed) = self.key.seal(&entry.uuid);
-        self.storage.delete(&grant_key(&grant)).await?;
-        let (accessor_key, index_key, replay_key) = (
+        let (grant_key, accessor_key, index_key, replay_key) = (
+            grant_key(&grant),
             accessor_key(&entry.accessor),
             index_key(&entry.policy, &grant, &sealed),
             replay_key(&grant),
         );
         tokio::try_join!(
+            self.storage.delete(&grant_key),
             self.storage.delete(&accessor_key),
             self.storage.delete(&index_key),
             self.storage.delete(&replay_key),

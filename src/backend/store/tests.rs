@@ -167,6 +167,66 @@ async fn tidy_removes_what_is_dead_and_repairs_what_is_missing() {
     assert_eq!(store.tidy(300).await.unwrap(), TidyReport::default());
 }
 
+/// Storage whose puts of entries wait for a permit, so a test can hold an
+/// insert between its lookups landing and its entry landing.
+struct SlowEntryPuts {
+    inner: Arc<MemStorage>,
+    permits: tokio::sync::Semaphore,
+}
+
+#[async_trait::async_trait]
+impl Storage for SlowEntryPuts {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        self.inner.get(key).await
+    }
+    async fn put(&self, key: &str, value: Vec<u8>) -> Result<(), StorageError> {
+        if key.starts_with(GRANT_PREFIX) {
+            self.permits.acquire().await.unwrap().forget();
+        }
+        self.inner.put(key, value).await
+    }
+    async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        self.inner.delete(key).await
+    }
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        self.inner.list(prefix).await
+    }
+}
+
+#[tokio::test]
+async fn tidy_never_takes_the_lookups_of_an_insert_in_flight_for_dangling() {
+    let memory = Arc::new(MemStorage::new());
+    let storage = Arc::new(SlowEntryPuts {
+        inner: memory.clone(),
+        permits: tokio::sync::Semaphore::new(0),
+    });
+    let store = Grants::new(storage.clone(), key());
+    let e = entry("p", 1_000);
+
+    let insert = tokio::spawn({
+        let (store, e) = (store.clone(), e.clone());
+        async move { store.insert(&e).await }
+    });
+    // The lookups land; the entry waits.
+    while memory.keys().len() < 2 {
+        tokio::task::yield_now().await;
+    }
+    assert!(!memory.keys().iter().any(|k| k.starts_with(GRANT_PREFIX)));
+    let tidy = tokio::spawn({
+        let store = store.clone();
+        async move { store.tidy(300).await }
+    });
+    for _ in 0..100 {
+        tokio::task::yield_now().await;
+    }
+    assert!(!tidy.is_finished(), "tidy listed during an insert");
+    storage.permits.add_permits(1);
+    insert.await.unwrap().unwrap();
+    assert_eq!(tidy.await.unwrap().unwrap(), TidyReport::default());
+    assert_eq!(store.by_accessor(&e.accessor).await.unwrap(), Some(e));
+    assert_eq!(memory.keys().len(), 3);
+}
+
 /// v1 data: what v0.1.0 wrote, by hand.
 struct V1 {
     live: Vec<(EntryId, &'static str)>,

@@ -25,11 +25,12 @@ impl Grants {
     /// Removes expired entries, index keys and accessor records without a
     /// live entry, and replay records that can no longer refuse anything;
     /// restores index keys and accessor records a crash left unwritten.
-    /// Lookups are listed before entries, so those of an entry created
-    /// meanwhile are never taken for stale. The report counts every key
-    /// removed, including those of expired entries.
+    /// Lookups are listed before entries, with no insert in flight, so those
+    /// of an entry created meanwhile are never taken for stale. The report
+    /// counts every key removed, including those of expired entries.
     pub(in crate::backend) async fn tidy(&self, now: i64) -> Result<TidyReport, StorageError> {
         let mut report = TidyReport::default();
+        let listing = self.inserts.write().await;
         let mut index = BTreeSet::new();
         for dir in self.storage.list(POLICY_INDEX_PREFIX).await? {
             let dir = format!("{POLICY_INDEX_PREFIX}{dir}");
@@ -45,9 +46,11 @@ impl Grants {
             .map(|name| format!("{ACCESSOR_PREFIX}{name}"))
             .collect();
         let replay = self.storage.list(REPLAY_PREFIX).await?;
+        let grants = self.storage.list(GRANT_PREFIX).await?;
+        drop(listing);
 
         let mut live = BTreeSet::new();
-        for name in self.storage.list(GRANT_PREFIX).await? {
+        for name in grants {
             let Some(grant) = GrantId::parse(&name) else {
                 continue; // not a key this plugin writes
             };
