@@ -198,9 +198,18 @@ async fn mount_lifecycle_create_and_delete() {
         .unwrap()
         .into_inner();
     assert_eq!((reply.check_found, reply.exists), (false, false));
-    let calls_before_initialize = plugin.broker.state.calls.lock().unwrap().len();
+    // The check on `totp` asks for the max lease TTL the create will need
+    // (in the background); nothing touches storage.
+    let calls = || plugin.broker.state.calls.lock().unwrap().clone();
+    for _ in 0..200 {
+        if !calls().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     assert_eq!(
-        calls_before_initialize, 0,
+        calls(),
+        ["max_lease_ttl"],
         "setup and existence checks must not touch storage"
     );
     // Initialize prepares the layout: the mount key and the layout record.
@@ -238,6 +247,22 @@ async fn mount_lifecycle_create_and_delete() {
     assert_eq!(entry["policy"], "text");
     assert!((entry["created"].as_i64().unwrap() - now()).abs() <= 2);
     let accessor = entry["accessor"].as_str().unwrap().to_owned();
+    // The create (same request id as the check) used the answer asked for
+    // by the check: three puts, no second max lease TTL call.
+    let create_calls = calls();
+    assert_eq!(
+        create_calls[create_calls.len() - 3..],
+        ["put", "put", "put"],
+        "{create_calls:?}"
+    );
+    assert_eq!(
+        create_calls
+            .iter()
+            .filter(|c| *c == "max_lease_ttl")
+            .count(),
+        1,
+        "{create_calls:?}"
+    );
     let keys = entry_keys();
     assert_eq!(keys.len(), 3, "{keys:?}");
     assert_eq!(keys[0], format!("accessor/{accessor}"));

@@ -30,6 +30,7 @@ mod path_redeem;
 mod path_tidy;
 mod path_totp;
 mod path_verify;
+mod prefetch;
 mod store;
 
 use std::sync::{Arc, Mutex, PoisonError};
@@ -46,6 +47,7 @@ use crate::protocol::{
 };
 use layout::Layout;
 use locks::KeyedLocks;
+use prefetch::MaxTtlPrefetch;
 use store::Grants;
 
 /// The version reported to the host (`logical.PluginVersion`): `v` + crate version.
@@ -107,6 +109,8 @@ pub struct RatlsBackend {
     clock: Arc<dyn Clock>,
     /// Makes redeem and verify read-check-write sequences atomic, per policy.
     locks: KeyedLocks,
+    /// Max lease TTLs asked for by creates' existence checks.
+    max_ttl: MaxTtlPrefetch,
     /// When rollback last tidied; throttles tidy, holds no state of record.
     last_rollback_tidy: Mutex<Option<Instant>>,
     /// One tidy pass at a time (endpoint and rollback), so counts are exact
@@ -126,6 +130,7 @@ impl RatlsBackend {
             system_view,
             clock,
             locks: KeyedLocks::new(),
+            max_ttl: MaxTtlPrefetch::default(),
             last_rollback_tidy: Mutex::new(None),
             tidying: tokio::sync::Mutex::new(()),
         }

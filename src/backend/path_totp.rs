@@ -30,8 +30,13 @@ const fn delete_without_uuid_spec(id: &'static str) -> OperationSpec<RatlsBacken
 }
 
 /// Every write to `totp` makes a new entry, so nothing "exists" there and
-/// the host asks for the `create` capability. No storage read.
-fn nothing_exists<'a>(_: &'a RatlsBackend, _: &'a Request) -> BoxFuture<'a, Result<bool, Error>> {
+/// the host asks for the `create` capability. No storage read; the create
+/// that follows will need the max lease TTL, so ask for it now.
+fn nothing_exists<'a>(
+    backend: &'a RatlsBackend,
+    request: &'a Request,
+) -> BoxFuture<'a, Result<bool, Error>> {
+    backend.max_ttl.start(&request.id, &backend.system_view);
     Box::pin(async { Ok(false) })
 }
 
@@ -170,9 +175,11 @@ body, which audit devices HMAC), an operator uses `totp/accessor/<accessor>`.
 /// outer error is the host failing; the inner one is bad input.
 async fn read_expiration(
     backend: &RatlsBackend,
-    data: &Map<String, Value>,
+    request: &Request,
     now: i64,
 ) -> Result<Result<i64, FieldError>, HandlerError> {
+    let max_ttl = backend.max_ttl.take(&request.id);
+    let data = &request.data;
     let value = match data.get("expiration") {
         None => return Ok(Err(FieldError::missing("expiration", "an integer"))),
         Some(value) => match fields::int64(value) {
@@ -180,7 +187,7 @@ async fn read_expiration(
             Err(mismatch) => return Ok(Err(FieldError::wrong_type("expiration", mismatch))),
         },
     };
-    let max_ttl = backend.system_view.max_lease_ttl().await?;
+    let max_ttl = max_ttl.get(backend.system_view.as_ref()).await?;
     Ok(check_expiration(value, now, max_ttl).map_err(|r| FieldError::invalid("expiration", r)))
 }
 
@@ -188,7 +195,7 @@ async fn read_expiration(
 async fn create(backend: &RatlsBackend, request: &Request) -> Result<Response, HandlerError> {
     let now = backend.clock.now();
     let policy = input::policy(&request.data);
-    let expiration = read_expiration(backend, &request.data, now).await?;
+    let expiration = read_expiration(backend, request, now).await?;
     let (policy, expiration): (PolicyName, i64) = input::both(policy, expiration)?;
 
     let grants = backend.grants().await?;

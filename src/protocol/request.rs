@@ -61,6 +61,9 @@ impl Operation {
 /// One request from the host.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Request {
+    /// The host's id for the HTTP request: the same in its existence check
+    /// and in the request that follows. Empty when the host sends none.
+    pub id: String,
     pub operation: Operation,
     /// Relative to the mount, e.g. `totp/1b4e…`.
     pub path: String,
@@ -74,11 +77,18 @@ impl Request {
     /// A request with no body, as tests and help build it.
     pub fn new(operation: Operation, path: impl Into<String>) -> Self {
         Self {
+            id: String::new(),
             operation,
             path: path.into(),
             data: Map::new(),
             captures: HashMap::new(),
         }
+    }
+
+    /// Sets the host's request id.
+    pub fn with_id(mut self, id: impl Into<String>) -> Self {
+        self.id = id.into();
+        self
     }
 
     /// Adds a body.
@@ -99,6 +109,7 @@ impl Request {
             },
         };
         Ok(Self {
+            id: request.id,
             operation: Operation::parse(&request.operation),
             path: request.path,
             data,

@@ -206,9 +206,13 @@ impl<B: LogicalBackend> backend_server::Backend for BackendServer<B> {
         // The check depends on the path, never on the body: a body the plugin
         // cannot decode is answered by HandleRequest, not failed here (the
         // host would turn that into a 500).
-        let (operation, path) = (Operation::parse(&request.operation), request.path.clone());
-        let mut request =
-            Request::from_proto(request).unwrap_or_else(|_| Request::new(operation, path));
+        let (operation, path, id) = (
+            Operation::parse(&request.operation),
+            request.path.clone(),
+            request.id.clone(),
+        );
+        let mut request = Request::from_proto(request)
+            .unwrap_or_else(|_| Request::new(operation, path).with_id(id));
         let Some((check, captures)) = self
             .router
             .route(&request.path)
