@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # A/B of two plugin builds (or one build with two environments) in ONE bao
-# server: A at auth/a, B at auth/b, driven alternately (ABAB…) by loadgen with
-# the same settings. For judging a src change by its measured effect; not
-# part of `make bench`.
+# server: A at auth/a, B at auth/b, driven alternately (ABAB…) by wrk with
+# the same settings (bench/wrk/load.py and bench.lua, as in bench/run.sh:
+# a warm-up run, then the measured run). For judging a src
+# change by its measured effect; not part of `make bench`.
 #
-#   BAO_BIN=.venv/bin/bao LOADGEN_BIN=target/release/examples/loadgen \
-#     bench/ab.sh /path/to/plugin-a /path/to/plugin-b [create read verify delete]
+#   make wrk    # apt-get install wrk, when missing
+#   BAO_BIN=.venv/bin/bao bench/ab.sh /path/to/plugin-a /path/to/plugin-b [create read verify delete]
 #
 # Optional: A_ENV / B_ENV (one KEY=VALUE for the plugin's environment, set in
 # the catalog entry),
@@ -14,12 +15,15 @@
 # AB_RESET_LOCKOUTS=1 (v0.2.0+: max_failures=1000 and the verify policy's
 # lockout cleared before each verify run, to measure the counted wrong-code
 # path rather than the locked one; keep AB_DURATION × rate under 1000).
+# WRK_BIN (default: wrk on PATH), AB_KEEP=1 to keep the work directory.
 # Prints one line per run and a summary: median req/s, p50, p99 and pooled
-# plugin/bao CPU per request for each side.
+# plugin/bao/wrk CPU per request for each side. Any unexpected answer fails.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-: "${BAO_BIN:?}" "${LOADGEN_BIN:?}"
+: "${BAO_BIN:?}"
+LOAD=(python3 "$PWD/bench/wrk/load.py")
+command -v "${WRK_BIN:-wrk}" >/dev/null || { echo "ab.sh: wrk not found (make wrk)" >&2; exit 1; }
 A_BIN=${1:?plugin A}
 B_BIN=${2:?plugin B}
 shift 2
@@ -42,7 +46,7 @@ mkdir -p "$WORK/plugins" "$WORK/home" "$WORK/t"
 cp "$A_BIN" "$WORK/plugins/ratls-a"
 cp "$B_BIN" "$WORK/plugins/ratls-b"
 printf 'plugin_directory = "%s"\n' "$WORK/plugins" >"$WORK/config.hcl"
-PORT=$("$LOADGEN_BIN" free-port)
+PORT=$("${LOAD[@]}" free-port)
 ADDR=127.0.0.1:$PORT
 TOKEN=ab-root
 HOME="$WORK/home" TMPDIR="$WORK/t" "$BAO_BIN" server -dev -dev-root-token-id=$TOKEN \
@@ -68,9 +72,9 @@ for side in a b; do
   for ((k = 0; k < ${AB_VERIFY_ENTRIES:-1}; k++)); do
     "$BAO_BIN" write "auth/$side/totp" policy=verify-bench expiration=$EXP >/dev/null
   done
-  "$LOADGEN_BIN" run --addr "$ADDR" --token $TOKEN --duration 2 --concurrency 4 --method PUT \
+  "${LOAD[@]}" run --addr "$ADDR" --token $TOKEN --duration 2 --warmup 0 --concurrency 4 --method PUT \
     --path "/v1/auth/$side/totp" --body "{\"policy\":\"bench\",\"expiration\":$EXP}" \
-    --save "$WORK/ids.$side" --save-what uuid >/dev/null
+    --save "$WORK/ids.$side" --save-what uuid --tmpdir "$WORK/t" >/dev/null
 done
 
 : >"$WORK/runs.jsonl"
@@ -79,6 +83,7 @@ for workload in "${WORKLOADS[@]}"; do
     order="a b"
     ((round % 2 == 0)) && order="b a"
     for side in $order; do
+      warmup=0.5
       case $workload in
         create) args=(--method PUT --path "/v1/auth/$side/totp" --body "{\"policy\":\"bench\",\"expiration\":$EXP}" --save "$WORK/new.$side.$round" --save-what uuid) ;;
         read) args=(--method GET --path "/v1/auth/$side/totp/{id}" --ids "$WORK/ids.$side") ;;
@@ -91,11 +96,14 @@ for workload in "${WORKLOADS[@]}"; do
             # v0.2.0+ locks the policy out after a few wrong codes: 429s.
             args+=(--ok-status 429)
           fi ;;
-        delete) args=(--method DELETE --path "/v1/auth/$side/totp/{id}" --ids "$WORK/new.$side.$round" --once) ;;
+        # Each uuid this round's create made, once, no warm-up (until they run out or AB_DURATION).
+        delete) args=(--method DELETE --path "/v1/auth/$side/totp/{id}" --ids "$WORK/new.$side.$round" --once)
+          warmup=0 ;;
         *) echo "unknown workload $workload" >&2; exit 2 ;;
       esac
-      out=$("$LOADGEN_BIN" run --addr "$ADDR" --token $TOKEN --concurrency "$CONCURRENCY" \
-        --duration "$DURATION" --warmup 0.5 --watch "plugin=${PID[$side]}" --watch "bao=$BAO_PID" "${args[@]}")
+      out=$("${LOAD[@]}" run --addr "$ADDR" --token $TOKEN --concurrency "$CONCURRENCY" \
+        --duration "$DURATION" --warmup "$warmup" --watch "plugin=${PID[$side]}" --watch "bao=$BAO_PID" \
+        --tmpdir "$WORK/t" "${args[@]}")
       echo "{\"workload\":\"$workload\",\"side\":\"$side\",\"round\":$round,\"r\":$out}" >>"$WORK/runs.jsonl"
       echo "$workload $side r$round: $out" | cut -c1-160 >&2
     done
@@ -109,7 +117,7 @@ done
 python3 - "$WORK/runs.jsonl" <<'PY'
 import json, statistics, sys
 runs = [json.loads(l) for l in open(sys.argv[1])]
-print(f"{'workload':8} {'side':4} {'req/s':>8} {'p50 µs':>8} {'p99 µs':>8} {'plugin µs/req':>14} {'bao µs/req':>11}")
+print(f"{'workload':8} {'side':4} {'req/s':>8} {'p50 µs':>8} {'p99 µs':>8} {'plugin µs/req':>14} {'bao µs/req':>11} {'wrk µs/req':>11}")
 for w in dict.fromkeys(r["workload"] for r in runs):
     for s in ("a", "b"):
         rs = [r["r"] for r in runs if r["workload"] == w and r["side"] == s]
@@ -117,5 +125,5 @@ for w in dict.fromkeys(r["workload"] for r in runs):
         cpu = lambda who: sum(r["cpu_us"][who] for r in rs) / n
         print(f"{w:8} {s:4} {statistics.median(r['rps'] for r in rs):8.0f} "
               f"{statistics.median(r['p50_us'] for r in rs):8.0f} {statistics.median(r['p99_us'] for r in rs):8.0f} "
-              f"{cpu('plugin'):14.1f} {cpu('bao'):11.1f}")
+              f"{cpu('plugin'):14.1f} {cpu('bao'):11.1f} {cpu('wrk'):11.1f}")
 PY

@@ -4,9 +4,12 @@
 #
 #   CARGO_TARGET_DIR=/tmp/tgt-prof CARGO_PROFILE_RELEASE_STRIP=false \
 #     CARGO_PROFILE_RELEASE_DEBUG=line-tables-only cargo build --release
-#   cargo build --release --example loadgen
+#   make wrk    # apt-get install wrk, when missing
 #   BAO_BIN=.venv/bin/bao PLUGIN_BIN=/tmp/tgt-prof/release/vault-plugin-auth-ratls \
-#     LOADGEN_BIN=target/release/examples/loadgen bench/profile.sh [create|read|verify] [concurrency]
+#     bench/profile.sh [create|read|verify] [concurrency]
+#
+# The load is wrk (bench/wrk/load.py and bench.lua, as in bench/run.sh): a
+# 1 s warm-up run, then a measured run that outlasts the perf window.
 #
 # Also profiles the start-up (launch → handshake line) when WHAT=startup.
 # Prints perf's top symbols (self and inclusive); keeps perf.data files in
@@ -14,7 +17,8 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-: "${BAO_BIN:?}" "${PLUGIN_BIN:?}" "${LOADGEN_BIN:?}"
+: "${BAO_BIN:?}" "${PLUGIN_BIN:?}"
+LOAD=(python3 "$PWD/bench/wrk/load.py")
 WHAT=${1:-create}
 CONC=${2:-16}
 SECONDS_=${PROFILE_SECONDS:-6}
@@ -94,7 +98,7 @@ fi
 mkdir -p "$WORK/plugins" "$WORK/home" "$WORK/t"
 cp "$PLUGIN_BIN" "$WORK/plugins/$PLUGIN"
 printf 'plugin_directory = "%s"\n' "$WORK/plugins" >"$WORK/config.hcl"
-PORT=$("$LOADGEN_BIN" free-port)
+PORT=$("${LOAD[@]}" free-port)
 ADDR=127.0.0.1:$PORT
 TOKEN=prof-root
 HOME="$WORK/home" TMPDIR="$WORK/t" "$BAO_BIN" server -dev -dev-root-token-id=$TOKEN \
@@ -110,18 +114,20 @@ EXP=$(($(date +%s) + 3600))
 case $WHAT in
   create) args=(--method PUT --path /v1/auth/ratls/totp --body "{\"policy\":\"bench\",\"expiration\":$EXP}") ;;
   read)
-    "$LOADGEN_BIN" run --addr "$ADDR" --token $TOKEN --duration 1 --concurrency 4 --method PUT \
+    "${LOAD[@]}" run --addr "$ADDR" --token $TOKEN --duration 1 --warmup 0 --concurrency 4 --method PUT \
       --path /v1/auth/ratls/totp --body "{\"policy\":\"bench\",\"expiration\":$EXP}" \
-      --save "$WORK/ids" --save-what uuid >/dev/null
+      --save "$WORK/ids" --save-what uuid --tmpdir "$WORK/t" >/dev/null
     args=(--method GET --path '/v1/auth/ratls/totp/{id}' --ids "$WORK/ids") ;;
   verify)
     "$BAO_BIN" write auth/ratls/totp policy=verify-bench expiration=$EXP >/dev/null
-    args=(--method POST --path /v1/auth/ratls/totp/verify --body '{"policy":"verify-bench","code":"000000"}') ;;
+    # v0.2.0 locks the policy out after a few wrong codes: the 429 path.
+    args=(--method POST --path /v1/auth/ratls/totp/verify --body '{"policy":"verify-bench","code":"000000"}'
+      --ok-status 429) ;;
   *) echo "unknown workload $WHAT" >&2; exit 2 ;;
 esac
-"$LOADGEN_BIN" run --addr "$ADDR" --token $TOKEN --concurrency "$CONC" --warmup 1 \
-  --duration "$((SECONDS_ + 2))" --watch "plugin=$PID" --watch "bao=$BAO_PID" "${args[@]}" \
-  >"$WORK/load.json" &
+"${LOAD[@]}" run --addr "$ADDR" --token $TOKEN --concurrency "$CONC" --warmup 1 \
+  --duration "$((SECONDS_ + 2))" --watch "plugin=$PID" --watch "bao=$BAO_PID" --tmpdir "$WORK/t" \
+  "${args[@]}" >"$WORK/load.json" &
 LOAD=$!
 sleep 1.5
 "$PERF" record -q -e cpu-clock -F 999 -g -p "$PID" -o "$WORK/plugin.data" -- sleep "$SECONDS_" 2>/dev/null
