@@ -18,9 +18,11 @@ Flags are bench.lua's settings (see there): --ids FILE, --once, --requests
 N, --key-prefix P ({key}), --code-base N ({code}), --expect S, --ok-status
 N, --save FILE --save-what uuid|key. Threads (-t): at most half the CPUs
 and a divisor of -c, unless --threads: the server under test needs the
-cores, and on 2 CPUs a second wrk thread cost ~7 µs more wrk CPU per kv
-create at c=16 (24 → 31 µs) for no more throughput: with answers slower
-than wrk, each thread wakes for nearly every answer.
+cores. On 2 CPUs, kv create at c=16, -t 2 against -t 1 (three interleaved
+A/Bs on a shared machine) bought no throughput and cost as much or more wrk
+CPU per request (31 vs 24, 31 vs 32, 39 vs 37 µs) and more wake-ups (0.97
+vs 0.87 per request): with answers slower than wrk, a thread wakes for
+nearly every answer, and two threads share them out.
 """
 
 import argparse
