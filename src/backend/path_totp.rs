@@ -204,9 +204,8 @@ async fn create(backend: &RatlsBackend, request: &Request) -> Result<Response, H
     tracing::info!(accessor = %entry.accessor, policy = entry.policy.as_str(), expiration = %entry.expiration, "created a TOTP entry");
 
     let mut data = entry.created_json();
-    if let Some(url) = otpauth_url(&entry.uuid, &entry.policy) {
-        data.insert("otpauth_url".into(), Value::from(url));
-    }
+    let url = otpauth_url(&entry.uuid, &entry.policy);
+    data.insert("otpauth_url".into(), Value::from(url));
     let mut response = Response::with_data(data);
     for field in ["created", "uuid"] {
         if request.data.contains_key(field) {
