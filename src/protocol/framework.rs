@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 
-use regex::Regex;
+use regex_lite::Regex;
 use serde_json::{Map, Value};
 
 use super::{Error, Operation, Request, Response};
@@ -193,19 +193,19 @@ pub struct Router<B: 'static> {
 
 impl<B> Router<B> {
     /// Compiles every pattern, anchored at both ends.
-    pub fn new(paths: &'static [PathSpec<B>]) -> Result<Self, regex::Error> {
+    pub fn new(paths: &'static [PathSpec<B>]) -> Result<Self, regex_lite::Error> {
         Self::from_specs(paths)
     }
 
     /// [`Router::new`] over paths in any order.
     pub fn from_specs(
         paths: impl IntoIterator<Item = &'static PathSpec<B>>,
-    ) -> Result<Self, regex::Error> {
+    ) -> Result<Self, regex_lite::Error> {
         let mut routes = paths
             .into_iter()
             // `s`: `.` also matches a newline, so no character escapes a capture.
             .map(|spec| Ok((Regex::new(&format!("^(?s:{})$", spec.pattern))?, spec)))
-            .collect::<Result<Vec<_>, regex::Error>>()?;
+            .collect::<Result<Vec<_>, regex_lite::Error>>()?;
         routes.sort_by_key(|(_, spec)| std::cmp::Reverse(spec.specificity()));
         Ok(Self { routes })
     }

@@ -132,8 +132,8 @@ impl Load {
 
 /// Error texts with paths, numbers and addresses blanked, to count kinds.
 pub fn normalize(text: &str) -> String {
-    let paths = regex::Regex::new(r#"/[^\s"\\]+"#).expect("regex");
-    let numbers = regex::Regex::new(r"\d+").expect("regex");
+    let paths = regex_lite::Regex::new(r#"/[^\s"\\]+"#).expect("regex");
+    let numbers = regex_lite::Regex::new(r"\d+").expect("regex");
     let text = paths.replace_all(text, "<path>");
     let text = numbers.replace_all(&text, "N");
     one_line(&text)
