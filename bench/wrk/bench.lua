@@ -17,14 +17,15 @@
 --   WRK_SAVE_WHAT=uuid|key           each thread writes, to WRK_STATE/<thread>.saved,
 --     data.uuid of each answer (uuid) or each key it sent (key: kept only if
 --     the run succeeds, i.e. every request sent got an expected answer).
---   WRK_STATE, WRK_THREADS           a directory for per-thread files; wrk's -t.
+--   WRK_STATE                        a directory for per-thread files.
+--   WRK_THREADS, WRK_CONNECTIONS, WRK_TIMEOUT_S   wrk's -t, -c and --timeout (s).
 --
 -- Latency percentiles are of the measured samples, as before (loadgen):
 -- wrk 4.1.0 adds synthetic samples to its histogram before done() (its
 -- coordinated-omission correction, stats_correct: for a closed loop like
 -- this one it doubled kv's p50 at c=16), so done() reads the histogram
 -- through the FFI and takes them out again; wrk's own percentiles are kept
--- as wrk_p50_us/wrk_p99_us. WRK_TIMEOUT_S (wrk's --timeout) checks the layout.
+-- as wrk_p50_us/wrk_p99_us.
 --
 -- Every thread stops by itself (wrk.thread:stop()) with nothing in flight,
 -- and leaves WRK_STATE/<thread>.done; load.py then interrupts wrk's main
