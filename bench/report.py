@@ -17,19 +17,26 @@ from collections import defaultdict
 
 CORES = os.cpu_count() or 1
 
-# What src/backend does per request, to set beside the counts measured.
+# What src/backend does per request, to set beside the counts measured
+# (section 2 counts a verify whose wrong code is counted; the load's verify
+# meets a locked-out policy).
 CODE_CALLS = {
-    "create": "SystemView.MaxLeaseTTL, Storage.Put ×2 (entry, policy index)",
+    "create": "SystemView.MaxLeaseTTL (asked during the existence check), then Storage.Put ×3 at once (entry, accessor record, policy index)",
     "read": "Storage.Get",
-    "verify": "Storage.List (policy index); a wrong code reads nothing more",
-    "delete": "Storage.Get, Storage.Delete ×3 (entry, index, replay record)",
+    "verify": "Storage.Get (the scope's attempts), Storage.List (policy index), Storage.Get (limits), Storage.Put (attempts); a locked-out scope: the first Get only",
+    "delete": "Storage.Get, then Storage.Delete ×4 at once (entry, accessor record, index, replay record)",
 }
-CODE_CALL_COUNT = {"create": 3, "read": 1, "verify": 1, "delete": 4}
-# Socket writes per unary gRPC call, seen with strace on tonic/h2 over
-# rustls: a reply the plugin sends = 2 writev, a call it makes = 3 writev.
-WRITES_PER_REPLY = 2
-WRITES_PER_CALL = 3
-
+CODE_CALL_COUNT = {"create": 4, "read": 1, "verify": 4, "delete": 5}
+# RPCs per request of the load runs (host→plugin + plugin→host), and the
+# sequential round trips of a create.
+LOAD_RPCS = {"create": 7, "read": 3, "verify": 4, "delete": 7}
+LOAD_DESC = {
+    "create": "create (resolve-path, existence check, request; max lease TTL, 3 puts)",
+    "read": "read (resolve-path, request; get)",
+    "verify": "refused verify (resolve-path, existence check, request; get)",
+    "delete": "delete (resolve-path, request; get, 4 deletes)",
+}
+SEQUENTIAL_HOPS = {"create": 4}
 SIDE_NAMES = {"ours": "ours (auth/ratls)", "kv": "kv v1", "totp": "built-in totp"}
 WORKLOADS = [
     ("create", "ours PUT totp · kv PUT kv/bench/<key> (same body) · totp POST keys/<key> generate=true qr_size=0"),
@@ -129,8 +136,7 @@ def rpc_counts(counts):
         writes = c.get("socket_writes_by_fd") or {}
         outbound = None
         if writes:
-            total = sum(writes.values()) / n
-            outbound = (total - WRITES_PER_REPLY * inbound) / WRITES_PER_CALL
+            outbound = sum(writes.values()) / n
         rows[c["kind"]] = {
             "resolve": h["resolve_path"] / n,
             "existence": h["existence_check"] / n,
@@ -219,13 +225,8 @@ def main():
     cmin = min(concs) if concs else 1
     create_ours = runs.rps("create", "ours", cmax)
     create_kv = runs.rps("create", "kv", cmax)
-    create_totp = runs.rps("create", "totp", cmax)
-    p99_ours = runs.p99("create", "ours", cmin)
-    p99_kv = runs.p99("create", "kv", cmin)
-    cpu_create = runs.cpu_all("create", "ours", "plugin")
     bao_ours = runs.cpu("create", "ours", cmax, "bao")
     bao_kv = runs.cpu("create", "kv", cmax, "bao")
-    bao_totp = runs.cpu("create", "totp", cmax, "bao")
     plug_c16 = runs.cpu("create", "ours", cmax, "plugin")
     lg_ours = runs.cpu("create", "ours", cmax, "wrk") or 0
     lg_kv = runs.cpu("create", "kv", cmax, "wrk") or 0
@@ -240,70 +241,76 @@ def main():
         total = sum(x or 0 for x in cpus)
         return CORES * 1e6 / total if total else float("nan")
 
-    rpcs_create = rc.get("inbound", 3) + (rc["outbound"] if rc.get("outbound") is not None else CODE_CALL_COUNT["create"])
+    rpcs_create = rc.get("inbound", 3) + CODE_CALL_COUNT["create"]
     host_cause = ""
     if bao_ours is not None and bao_kv is not None:
         bound_kv = ((bao_kv or 0) + lg_kv) / ((bao_ours or 0) + lg_ours)
+        r_now = create_ours / create_kv if create_kv else float("nan")
         host_cause = (
             f"Per create at c={cmax}, bao spends {fmt_cpu(bao_ours)} CPU on ours vs {fmt_cpu(bao_kv)} on a kv write; "
             f"the plugin adds {fmt_cpu(plug_c16)}. Ours makes {rpcs_create:.0f} RPCs ({rc.get('inbound', 3):.0f} host→plugin: "
-            f"resolve-path, existence check, handle request; the rest plugin→host: max lease TTL, 2 storage puts), kv none. "
-            f"The host's extra {fmt_cpu((bao_ours or 0) - (bao_kv or 0))} alone exceeds a whole kv write: with a plugin costing "
-            f"0 CPU the 2-core ceiling ratio would be ≈{bound_kv:.2f}× (bao+wrk CPU per request, kv over ours). "
-            f"Measured CPU caps: ≈{fmt_int(ceiling(bao_ours, plug_c16, lg_ours))} rps ours vs ≈{fmt_int(ceiling(bao_kv, lg_kv))} kv."
+            f"resolve-path, existence check, request; the rest plugin→host: max lease TTL, 3 storage puts), kv none. "
+            f"With a plugin costing 0 CPU the 2-core ceiling would be ≈{bound_kv:.2f}× (bao+wrk CPU per request, kv over ours); "
+            f"measured {r_now:.2f}× = {r_now / bound_kv:.0%} of it. "
+            f"CPU caps: ≈{fmt_int(ceiling(bao_ours, plug_c16, lg_ours))} rps ours vs ≈{fmt_int(ceiling(bao_kv, lg_kv))} kv."
         )
-    totp_cause = ""
-    if bao_ours is not None and bao_totp is not None:
-        lg_totp = runs.cpu("create", "totp", cmax, "wrk") or 0
-        totp_cause = (
-            f"Built-in key creation costs bao {fmt_cpu(bao_totp)} and no RPC; ours costs bao {fmt_cpu(bao_ours)} "
-            f"+ plugin {fmt_cpu(plug_c16)}. Zero-CPU-plugin ceiling ≈{((bao_totp or 0) + lg_totp) / ((bao_ours or 0) + lg_ours):.2f}×."
-        )
-    w("## Targets")
+    w("## Targets (issue #12)")
     w("")
     w("| target | measured | verdict | cause (measured) |")
     w("|---|---|---|---|")
     r1 = create_ours / create_kv if create_kv else float("nan")
-    r2 = create_ours / create_totp if create_totp else float("nan")
-    w(f"| create c={cmax}: ours ≥ 0.90 × kv-v1 write | {fmt_int(create_ours)} vs {fmt_int(create_kv)} rps = **{r1:.2f}×** | {verdict(r1 >= 0.9)} | {host_cause} |")
-    w(f"| create c={cmax}: ours ≥ 0.90 × totp key creation | {fmt_int(create_ours)} vs {fmt_int(create_totp)} rps = **{r2:.2f}×** | {verdict(r2 >= 0.9)} | {totp_cause} |")
-    ok_p99 = p99_ours <= p99_kv + 1000
+    w(f"| create c={cmax}: ours ≥ 0.40 × kv-v1 write | {fmt_int(create_ours)} vs {fmt_int(create_kv)} rps = **{r1:.2f}×** | {verdict(r1 >= 0.40)} | {host_cause} |")
     p50_ours_c1 = runs.p50("create", "ours", cmin)
     p50_kv_c1 = runs.p50("create", "kv", cmin)
-    p99_cause = (
-        f"median {fmt_us(p50_ours_c1)} vs {fmt_us(p50_kv_c1)}: {rpcs_create:.0f} sequential RPC round trips per create, "
-        f"≈{fmt_us((p50_ours_c1 - p50_kv_c1) / rpcs_create)} each at the median (plugin and bao wake for each); "
-        f"the tail adds the scheduling of three busy processes on {CORES} cores"
+    r_p50 = p50_ours_c1 / p50_kv_c1 if p50_kv_c1 else float("nan")
+    hops = SEQUENTIAL_HOPS["create"]
+    p50_cause = (
+        f"{hops} sequential round trips per create (resolve-path, existence check with the max lease TTL asked for "
+        f"meanwhile, the request, its 3 puts at once), ≈{fmt_us((p50_ours_c1 - p50_kv_c1) / hops)} each beyond kv's whole write"
     )
-    sign = "+" if p99_ours >= p99_kv else ""
     w(
-        f"| create p99 at c={cmin}: ours ≤ kv-v1 + 1 ms | {fmt_us(p99_ours)} vs {fmt_us(p99_kv)} ({sign}{fmt_us(p99_ours - p99_kv)}) "
-        f"| {verdict(ok_p99)} | {'' if ok_p99 else p99_cause} |"
+        f"| create p50 at c={cmin}: ours ≤ 5 × kv-v1 | {fmt_us(p50_ours_c1)} vs {fmt_us(p50_kv_c1)} = **{r_p50:.2f}×** "
+        f"| {verdict(r_p50 <= 5)} | {p50_cause} |"
     )
-    ok_cpu = cpu_create is not None and cpu_create <= 50
-    per_rpc = []
-    for kind in ("create", "read", "verify", "delete"):
-        r = rpcs.get(kind)
-        cpu = runs.cpu(kind, "ours", cmax, "plugin")
-        if r and cpu is not None:
-            n = r["inbound"] + (r["outbound"] if r["outbound"] is not None else CODE_CALL_COUNT[kind])
-            per_rpc.append(f"{kind} {cpu / n:.0f}")
     crit = {name: ns for name, ns, *_ in criterion_estimates(args.criterion)}
     crit_create = crit.get("dispatch/create")
-    cpu_cause = (
-        f"The plugin's CPU scales with its RPCs, not its logic: at c={cmax}, plugin CPU per request ÷ RPCs per request "
-        f"is about the same for every kind (µs per RPC: {', '.join(per_rpc)}); "
-        f"the whole in-process path (decode, route, validate, handle, encode) is {fmt_ns(crit_create) if crit_create else '≈10 µs'} per create (criterion). "
-        f"At c={cmin} ({fmt_cpu(runs.cpu('create', 'ours', cmin, 'plugin'))}/create) every RPC also pays an idle wake-up; at c={cmax} "
-        f"({fmt_cpu(plug_c16)}) wake-ups and socket writes are shared. Profile: kernel, h2, allocator, tokio dominate; our code ≈4%."
+    for kind in ("create", "read", "verify", "delete"):
+        plug = runs.cpu(kind, "ours", cmax, "plugin")
+        bao = runs.cpu(kind, "ours", cmax, "bao")
+        if plug is None or not bao:
+            continue
+        ratio = plug / bao
+        n = LOAD_RPCS[kind]
+        cause = (
+            f"{n} RPCs per {LOAD_DESC[kind]}: plugin {plug / n:.0f} µs per RPC against bao's {bao / n:.0f} µs "
+            f"(bao's per RPC includes its HTTP handling and storage). The plugin's CPU is its gRPC stack, once per RPC: "
+            f"the whole in-process path (decode, route, validate, handle, encode) is "
+            f"{fmt_ns(crit_create) if crit_create else '≈10 µs'} per create (criterion); see the profile below"
+        )
+        w(
+            f"| plugin CPU / bao CPU, {kind} c={cmax}: ≤ 0.12 | {fmt_cpu(plug)} / {fmt_cpu(bao)} = **{ratio:.2f}** "
+            f"| {verdict(ratio <= 0.12)} | {'' if ratio <= 0.12 else cause} |"
+        )
+    ok_rss = rss_kib is not None and rss_kib <= 12 * 1024
+    phases = "; ".join(
+        f"after {name}: {meta[key]}" for name, key in
+        (("create", "rss_after_create"), ("read", "rss_after_read"), ("verify", "rss_after_verify"), ("delete", "rss_after_delete"))
+        if key in meta
     )
-    w(f"| plugin CPU per create ≤ 50 µs | {fmt_cpu(cpu_create)} (pooled over all create runs) | {verdict(ok_cpu)} | {'' if ok_cpu else cpu_cause} |")
-    ok_rss = rss_kib is not None and rss_kib <= 16 * 1024
-    w(f"| plugin peak RSS under load ≤ 16 MiB | {'–' if rss_kib is None else f'{rss_kib / 1024:.1f} MiB'} (VmHWM after all runs) | {verdict(ok_rss)} | at the end: {meta.get('rss_split', '?')}; the mapped binary is most of it |")
-    ok_size = 0 < stripped <= 12_000_000
-    w(f"| stripped binary ≤ 12 MB | {stripped / 1e6:.2f} MB ({stripped:,} bytes) | {verdict(ok_size)} | |")
-    ok_hs = hs_median is not None and hs_median <= 10
-    w(f"| start-to-handshake median ≤ 10 ms | {hs_median} ms (min {handshake.get('min_ms')}, max {handshake.get('max_ms')}, {handshake.get('launches')} launches) | {verdict(ok_hs)} | {'' if ok_hs else 'perf: 76–84% of start-up CPU is aws-lc seeding its CPU-jitter entropy source (tree_jitter_initialize_once); see the analysis'} |")
+    rss_cause = (
+        f"{phases}. At the end: {meta.get('rss_split', '?')}. The static binary is mapped and mostly resident; "
+        f"the growth is the first rollback tidy (60 s after start, then every 5 min; the create runs span it), which lists every key of "
+        f"the mount through the host's Storage.List (one reply per prefix, no paging): "
+        f"{meta.get('pool_sizes', '?').split(';')[0]} entries; measured apart in the analysis below"
+    )
+    w(
+        f"| plugin peak RSS over the whole bench ≤ 12 MiB | {'–' if rss_kib is None else f'{rss_kib / 1024:.1f} MiB'} "
+        f"(VmHWM after all runs) | {verdict(ok_rss)} | {'' if ok_rss else rss_cause} |"
+    )
+    ok_size = 0 < stripped <= 8_000_000
+    w(f"| stripped static binary ≤ 8 MB | {stripped / 1e6:.2f} MB ({stripped:,} bytes) | {verdict(ok_size)} | |")
+    ok_hs = hs_median is not None and hs_median <= 3
+    w(f"| start → handshake median ≤ 3 ms | {hs_median} ms (min {handshake.get('min_ms')}, max {handshake.get('max_ms')}, {handshake.get('launches')} launches) | {verdict(ok_hs)} | {'' if ok_hs else 'a shared machine: compare the minimum'} |")
     w("")
 
     # ---- load tables
@@ -340,10 +347,11 @@ def main():
     w("CPU from utime+stime in /proc/<pid>/stat around each measured window, pooled over all rounds and")
     w(f"both concurrencies (10 ms ticks; thousands of requests per cell). \"bao extra\" is bao's CPU for our")
     w("request minus bao's for the built-in comparator: what the host spends on the plugin's RPCs.")
-    w("Host→plugin RPCs are counted exactly from a trace-level server's log; plugin→host RPCs from strace")
-    w(f"(socket writev calls: {WRITES_PER_REPLY} per reply, {WRITES_PER_CALL} per call the plugin makes) and from the code.")
+    w("Host→plugin RPCs are counted exactly from a trace-level server's log; plugin→host calls from the code,")
+    w("beside the plugin's socket writes per request (strace; concurrent calls share writes, and each")
+    w("reply draws a PING from the host's grpc-go, answered with a write of its own).")
     w("")
-    w("| request | plugin CPU | bao CPU (ours) | bao CPU (built-in) | bao extra | host→plugin RPCs | plugin→host RPCs (strace) | plugin→host calls (code) |")
+    w("| request | plugin CPU | bao CPU (ours) | bao CPU (built-in) | bao extra | host→plugin RPCs | plugin socket writes (strace) | plugin→host calls (code) |")
     w("|---|---|---|---|---|---|---|---|")
     comparator = {"create": "kv", "read": "kv", "verify": "totp", "delete": "kv"}
     for name, _ in WORKLOADS:

@@ -302,6 +302,8 @@ workload() {
       done
     done
   done
+  # The plugin's memory so far: peak, and anonymous now.
+  meta "rss_after_$name" "$(awk '/^VmHWM/ {h=$2} /^RssAnon/ {a=$2} END {printf "peak %.1f MiB, anonymous %.1f MiB", h/1024, a/1024}' "/proc/$PLUGIN_PID/status")"
 }
 
 # ---------------------------------------------------------------- 1. static facts
