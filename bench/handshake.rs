@@ -19,6 +19,7 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::Instant;
 
 use serde_json::json;
+use vault_plugin_auth_ratls::testing::HostCert;
 
 fn main() -> ExitCode {
     match handshake(std::env::args().skip(1).collect()) {
@@ -49,7 +50,7 @@ fn handshake(args: Vec<String>) -> Result<(), String> {
         }
     }
     let bin = bin.ok_or("--bin is required")?;
-    let pem = go_plugin_like_cert()?;
+    let pem = HostCert::go_plugin_like().map_err(|e| e.to_string())?.pem;
     let mut samples = Vec::with_capacity(launches);
     let mut line = String::new();
     for _ in 0..launches {
@@ -108,32 +109,4 @@ fn handshake(args: Vec<String>) -> Result<(), String> {
 
 fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
-}
-
-/// A certificate like the one go-plugin's host puts in `PLUGIN_CLIENT_CERT`:
-/// self-signed P-521/SHA-512, `CN=localhost`, client and server auth.
-fn go_plugin_like_cert() -> Result<String, String> {
-    let key =
-        rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P521_SHA512).map_err(|e| e.to_string())?;
-    let mut params =
-        rcgen::CertificateParams::new(vec!["localhost".into()]).map_err(|e| e.to_string())?;
-    params
-        .distinguished_name
-        .push(rcgen::DnType::OrganizationName, "HashiCorp");
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "localhost");
-    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    params.key_usages = vec![
-        rcgen::KeyUsagePurpose::DigitalSignature,
-        rcgen::KeyUsagePurpose::KeyEncipherment,
-        rcgen::KeyUsagePurpose::KeyAgreement,
-        rcgen::KeyUsagePurpose::KeyCertSign,
-    ];
-    params.extended_key_usages = vec![
-        rcgen::ExtendedKeyUsagePurpose::ClientAuth,
-        rcgen::ExtendedKeyUsagePurpose::ServerAuth,
-    ];
-    let cert = params.self_signed(&key).map_err(|e| e.to_string())?;
-    Ok(cert.pem())
 }

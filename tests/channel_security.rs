@@ -143,12 +143,12 @@ async fn refusal(plugin: &Launched, n: usize) -> String {
 
 /// A P-521 key pair like go-plugin's, as an identity (certificate unused).
 fn other_key() -> Identity {
-    HostCert::go_plugin_like().identity
+    HostCert::go_plugin_like().unwrap().identity
 }
 
 #[tokio::test]
 async fn refuses_the_right_certificate_with_another_key() {
-    let host = HostCert::go_plugin_like();
+    let host = HostCert::go_plugin_like().unwrap();
     let plugin = launch(&host);
     let socket = plugin.handshake.socket.clone();
     let plugin_cert = plugin.handshake.cert.clone();
@@ -254,7 +254,7 @@ async fn refuses_the_right_certificate_with_another_key() {
 
 #[tokio::test]
 async fn stalled_handshakes_neither_block_the_host_nor_linger() {
-    let host = HostCert::go_plugin_like();
+    let host = HostCert::go_plugin_like().unwrap();
     let plugin = launch(&host);
     let socket = &plugin.handshake.socket;
     // 64 clients that connect and never speak.
@@ -311,7 +311,7 @@ fn other_user_probe() {
 
 #[tokio::test]
 async fn socket_is_private_under_a_world_writable_tmpdir_and_zero_umask() {
-    let host = HostCert::go_plugin_like();
+    let host = HostCert::go_plugin_like().unwrap();
     let plugin = launch(&host);
     let socket = &plugin.handshake.socket;
     let dir = socket.parent().unwrap();

@@ -40,7 +40,7 @@ impl Plugin {
     /// Starts the plugin in-process and opens the broker stream, as the host
     /// does right after connecting. Nothing is announced yet.
     async fn start() -> Self {
-        let host = HostCert::go_plugin_like();
+        let host = HostCert::go_plugin_like().unwrap();
         let env = PluginEnv::from_vars(plugin_env(&host.pem));
         let prepared = PreparedPlugin::prepare(&HANDSHAKE, &env).unwrap();
         let handshake = Handshake::parse(&prepared.handshake_line());

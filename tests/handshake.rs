@@ -209,7 +209,7 @@ fn assert_refused(name: &str, output: &Output, message: &str) -> String {
 
 #[tokio::test]
 async fn serves_the_host_and_refuses_strangers() {
-    let host = HostCert::go_plugin_like();
+    let host = HostCert::go_plugin_like().unwrap();
     let mut plugin = launch(&host);
     let handshake = &plugin.handshake;
     assert_eq!(handshake.fields[..3], ["1", "5", "unix"]);
@@ -245,7 +245,7 @@ async fn serves_the_host_and_refuses_strangers() {
     .await;
     assert_eq!(control.unwrap(), SERVING);
     // No certificate, or another host's (same subject, other key): refused.
-    let other = HostCert::go_plugin_like();
+    let other = HostCert::go_plugin_like().unwrap();
     for config in [
         stranger_config(None),
         stranger_config(Some(&other.identity)),
@@ -286,7 +286,7 @@ async fn serves_the_host_and_refuses_strangers() {
 
 #[test]
 fn refuses_launches_it_cannot_serve() {
-    let host = HostCert::go_plugin_like();
+    let host = HostCert::go_plugin_like().unwrap();
     let good = plugin_env(&host.pem);
     let with = |key: &str, value: Option<&str>| -> Vec<(String, String)> {
         let mut env: Vec<_> = good.iter().filter(|(k, _)| k != key).cloned().collect();
@@ -327,7 +327,7 @@ fn refuses_launches_it_cannot_serve() {
 
 #[test]
 fn exits_when_its_parent_dies() {
-    let host = HostCert::go_plugin_like();
+    let host = HostCert::go_plugin_like().unwrap();
     // A shell stands in for the host: it starts the plugin, prints its pid,
     // and is then killed without shutting the plugin down.
     let mut shell = Command::new("sh")
@@ -492,7 +492,7 @@ async fn register(session: VaultSession) -> String {
 
 #[tokio::test]
 async fn vault_registration_sets_up_empty_reads_the_version_and_kills() {
-    let host = HostCert::go_plugin_like();
+    let host = HostCert::go_plugin_like().unwrap();
     let session = VaultSession::start(&host, vault_env(&host), true).await;
     // Vault records this as the catalog version (it must be semver).
     assert_eq!(register(session).await, PLUGIN_VERSION);
@@ -501,7 +501,7 @@ async fn vault_registration_sets_up_empty_reads_the_version_and_kills() {
 
 #[tokio::test]
 async fn vault_untyped_registration_tries_the_database_cookie_first() {
-    let host = HostCert::go_plugin_like();
+    let host = HostCert::go_plugin_like().unwrap();
     // isDatabasePlugin: v5 (protocols 5 and 6, AutoMTLS), then v4 (3 and 4).
     let mut database_v5 = vault_env(&host);
     database_v5.retain(|(k, _)| k != BACKEND_COOKIE.0 && k != "PLUGIN_PROTOCOL_VERSIONS");
@@ -540,7 +540,7 @@ fn vault_v4_fallback_is_refused_in_one_line() {
 
 #[tokio::test]
 async fn vault_multiplexing_opt_out_mounts_without_the_probe() {
-    let host = HostCert::go_plugin_like();
+    let host = HostCert::go_plugin_like().unwrap();
     // The opt-out lives in the server's environment, which plugins inherit;
     // the host then skips `MultiplexingSupport` altogether.
     let mut env = vault_env(&host);
@@ -625,7 +625,7 @@ fn containerized_launch_gets_six_fields_which_vault_refuses() {
     // This plugin answers with six, and Vault fails the launch with "client
     // requested gRPC broker multiplexing but plugin does not support the
     // feature" (go-plugin client.go): unsupported, but refused clearly.
-    let host = HostCert::go_plugin_like();
+    let host = HostCert::go_plugin_like().unwrap();
     let mut env = vault_env(&host);
     env.push(("PLUGIN_MULTIPLEX_GRPC".into(), "true".into()));
     let plugin = launch_env(env);
@@ -660,7 +660,7 @@ fn may_lock_memory() -> bool {
 
 #[tokio::test]
 async fn locks_its_memory_only_when_vault_asks() {
-    let host = HostCert::go_plugin_like();
+    let host = HostCert::go_plugin_like().unwrap();
     let unlocked = launch(&host);
     assert_eq!(
         health(host_channel(&host, &unlocked.handshake))
@@ -722,7 +722,7 @@ fn refuses_to_start_when_its_memory_cannot_be_locked() {
         return;
     }
     let copy = support::copy_for_other_user(&support::plugin_bin()).unwrap();
-    let host = HostCert::go_plugin_like();
+    let host = HostCert::go_plugin_like().unwrap();
     let mut env = vault_env(&host);
     env.push((MLOCK_VAR.into(), "true".into()));
     // As Vault's user without CAP_IPC_LOCK and with no lockable memory.
@@ -831,7 +831,7 @@ async fn runs_in_an_empty_root_directory() {
     let Some((root, bin)) = empty_root(true) else {
         return;
     };
-    let host = HostCert::go_plugin_like();
+    let host = HostCert::go_plugin_like().unwrap();
     let mut command = Command::new(system_tool("chroot"));
     command
         .arg(root.path())
@@ -867,7 +867,7 @@ fn reports_a_missing_entropy_source() {
     let Some((root, bin)) = empty_root(false) else {
         return;
     };
-    let host = HostCert::go_plugin_like();
+    let host = HostCert::go_plugin_like().unwrap();
     let output = Command::new(system_tool("chroot"))
         .arg(root.path())
         .arg(&bin)

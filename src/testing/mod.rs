@@ -2,6 +2,7 @@
 //! `testing` feature, its integration tests and benchmarks. Not part of the
 //! plugin: it always stores through the host and reads the real clock.
 
+mod host_cert;
 mod memory;
 
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+pub use host_cert::HostCert;
 pub use memory::MemStorage;
 
 use crate::backend::RatlsBackend;

@@ -38,41 +38,7 @@ pub fn plugin_env(host_cert_pem: &str) -> Vec<(String, String)> {
     ]
 }
 
-/// A certificate like go-plugin's: self-signed CA, P-521 signed with SHA-512,
-/// `O=HashiCorp, CN=localhost`, SAN `localhost`, client and server auth.
-pub struct HostCert {
-    pub pem: String,
-    pub identity: Identity,
-}
-
-impl HostCert {
-    pub fn go_plugin_like() -> Self {
-        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P521_SHA512).unwrap();
-        let mut params = rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap();
-        params
-            .distinguished_name
-            .push(rcgen::DnType::OrganizationName, "HashiCorp");
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "localhost");
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params.key_usages = vec![
-            rcgen::KeyUsagePurpose::DigitalSignature,
-            rcgen::KeyUsagePurpose::KeyEncipherment,
-            rcgen::KeyUsagePurpose::KeyAgreement,
-            rcgen::KeyUsagePurpose::KeyCertSign,
-        ];
-        params.extended_key_usages = vec![
-            rcgen::ExtendedKeyUsagePurpose::ClientAuth,
-            rcgen::ExtendedKeyUsagePurpose::ServerAuth,
-        ];
-        let cert = params.self_signed(&key).unwrap();
-        Self {
-            pem: cert.pem(),
-            identity: Identity::from_der(cert.der().to_vec(), key.serialize_der()),
-        }
-    }
-}
+pub use vault_plugin_auth_ratls::testing::HostCert;
 
 /// The handshake line, split into its fields.
 #[derive(Debug, Clone)]
