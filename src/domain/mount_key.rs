@@ -137,7 +137,7 @@ impl fmt::Debug for GrantId {
 }
 
 /// A uuid sealed under the mount key: 32 lower-case hex characters.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 pub struct SealedId([u8; 16]);
 
 impl SealedId {

@@ -2,12 +2,15 @@
 //! Vault encrypts it behind its barrier and replicates it; the plugin
 //! process may die at any moment without losing anything.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use async_trait::async_trait;
 use tonic::transport::Channel;
 
 use crate::pb::backend::{
-    StorageDeleteArgs, StorageEntry, StorageGetArgs, StorageListArgs, StoragePutArgs,
-    storage_client::StorageClient,
+    StorageDeleteArgs, StorageEntry, StorageGetArgs, StorageListArgs, StorageListPageArgs,
+    StoragePutArgs, storage_client::StorageClient,
 };
 
 /// Why a storage call failed.
@@ -55,6 +58,16 @@ pub trait Storage: Send + Sync {
     /// The keys directly under `prefix`, relative to it, sorted; a name
     /// ending in `/` stands for deeper keys.
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError>;
+    /// At most `limit` names of [`Storage::list`] that sort after `after`;
+    /// `Ok(None)` when the host cannot page (HashiCorp Vault).
+    async fn list_page(
+        &self,
+        _prefix: &str,
+        _after: &str,
+        _limit: u32,
+    ) -> Result<Option<Vec<String>>, StorageError> {
+        Ok(None)
+    }
 }
 
 /// Message size limit for storage calls: the host allows up to `MaxInt32`,
@@ -65,6 +78,8 @@ const MAX_MESSAGE: usize = i32::MAX as usize;
 #[derive(Debug, Clone)]
 pub struct GrpcStorage {
     client: StorageClient<Channel>,
+    /// The host answered `ListPage` with Unimplemented: don't ask again.
+    cannot_page: Arc<AtomicBool>,
 }
 
 impl GrpcStorage {
@@ -73,6 +88,7 @@ impl GrpcStorage {
             client: StorageClient::new(channel)
                 .max_decoding_message_size(MAX_MESSAGE)
                 .max_encoding_message_size(MAX_MESSAGE),
+            cannot_page: Arc::default(),
         }
     }
 }
@@ -147,6 +163,32 @@ impl Storage for GrpcStorage {
         host(reply.err)?;
         Ok(reply.keys)
     }
+
+    async fn list_page(
+        &self,
+        prefix: &str,
+        after: &str,
+        limit: u32,
+    ) -> Result<Option<Vec<String>>, StorageError> {
+        if self.cannot_page.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        let args = StorageListPageArgs {
+            prefix: prefix.to_owned(),
+            after: after.to_owned(),
+            limit: i32::try_from(limit).unwrap_or(i32::MAX),
+        };
+        let reply = match self.client.clone().list_page(args).await {
+            Ok(reply) => reply.into_inner(),
+            Err(status) if status.code() == tonic::Code::Unimplemented => {
+                self.cannot_page.store(true, Ordering::Relaxed);
+                return Ok(None);
+            }
+            Err(status) => return Err(transport(status)),
+        };
+        host(reply.err)?;
+        Ok(Some(reply.keys))
+    }
 }
 
 #[cfg(test)]
@@ -187,6 +229,21 @@ pub(crate) mod contract {
         assert_eq!(
             storage.list("a/").await,
             Ok(vec!["2".to_owned(), "b/".to_owned()])
+        );
+    }
+
+    /// [`Storage::list_page`] where the storage pages at all.
+    pub(crate) async fn paging_contract(storage: &dyn Storage) {
+        for key in ["p/1", "p/2", "p/3", "p/d/4", "q"] {
+            storage.put(key, Vec::new()).await.unwrap();
+        }
+        let page = |after: &'static str, limit| storage.list_page("p/", after, limit);
+        assert_eq!(page("", 2).await, Ok(Some(vec!["1".into(), "2".into()])));
+        assert_eq!(page("2", 2).await, Ok(Some(vec!["3".into(), "d/".into()])));
+        assert_eq!(page("d/", 2).await, Ok(Some(vec![])));
+        assert_eq!(
+            page("", 10).await,
+            Ok(Some(storage.list("p/").await.unwrap()))
         );
     }
 }

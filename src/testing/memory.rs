@@ -109,6 +109,23 @@ impl Storage for MemStorage {
             keys
         })
     }
+
+    async fn list_page(
+        &self,
+        prefix: &str,
+        after: &str,
+        limit: u32,
+    ) -> Result<Option<Vec<String>>, StorageError> {
+        let names = self.list(prefix).await?;
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        Ok(Some(
+            names
+                .into_iter()
+                .filter(|name| name.as_str() > after)
+                .take(limit)
+                .collect(),
+        ))
+    }
 }
 
 /// Every critical section is one map operation that cannot panic half-way,
@@ -124,6 +141,7 @@ mod tests {
     #[tokio::test]
     async fn meets_the_storage_contract() {
         crate::protocol::storage::contract::storage_contract(&MemStorage::new()).await;
+        crate::protocol::storage::contract::paging_contract(&MemStorage::new()).await;
     }
 
     #[tokio::test]

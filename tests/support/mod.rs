@@ -241,6 +241,16 @@ impl Storage for HostServices {
         }))
     }
 
+    /// As HashiCorp Vault: no paging (OpenBao's bao serves it in the
+    /// end-to-end tests).
+    async fn list_page(
+        &self,
+        _: Request<pb::StorageListPageArgs>,
+    ) -> Result<Response<pb::StorageListReply>, Status> {
+        self.0.record("list_page");
+        Err(Status::unimplemented("unknown method ListPage"))
+    }
+
     async fn get(
         &self,
         r: Request<pb::StorageGetArgs>,

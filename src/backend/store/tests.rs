@@ -234,6 +234,38 @@ async fn tidy_never_takes_the_lookups_of_an_insert_in_flight_for_dangling() {
     assert_eq!(memory.keys().len(), 3);
 }
 
+#[tokio::test]
+async fn listing_in_pages_sees_every_name_once_with_or_without_host_paging() {
+    let memory = Arc::new(MemStorage::new());
+    for n in 0..7 {
+        memory
+            .put(&format!("accessor/{n}"), Vec::new())
+            .await
+            .unwrap();
+    }
+    memory.put("accessor/sub/x", Vec::new()).await.unwrap();
+    let all = memory.list(ACCESSOR_PREFIX).await.unwrap();
+    assert_eq!(all.len(), 8);
+    // MemStorage pages, as OpenBao does; the wrapper does not, as Vault.
+    let paging = grants(&memory);
+    let not_paging = Grants::new(
+        Arc::new(SlowEntryPuts {
+            inner: memory.clone(),
+            permits: tokio::sync::Semaphore::new(0),
+        }),
+        key(),
+    );
+    for (store, sizes) in [(paging, vec![2, 2, 2, 2, 0]), (not_paging, vec![8])] {
+        let mut pages = Vec::new();
+        store
+            .list_in_pages(ACCESSOR_PREFIX, 2, |page| pages.push(page))
+            .await
+            .unwrap();
+        assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), sizes);
+        assert_eq!(pages.concat(), all);
+    }
+}
+
 /// v1 data: what v0.1.0 wrote, by hand.
 struct V1 {
     live: Vec<(EntryId, &'static str)>,
