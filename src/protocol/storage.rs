@@ -181,6 +181,7 @@ impl Storage for GrpcStorage {
         let reply = match self.client.clone().list_page(args).await {
             Ok(reply) => reply.into_inner(),
             Err(status) if status.code() == tonic::Code::Unimplemented => {
+                tracing::debug!("the host has no paged storage lists: listing whole prefixes");
                 self.cannot_page.store(true, Ordering::Relaxed);
                 return Ok(None);
             }
