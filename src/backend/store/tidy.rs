@@ -29,12 +29,9 @@ struct ListedLookups {
     /// Index directories (`by-policy/<hex>/`), numbered by position.
     dirs: Vec<String>,
     dir_numbers: HashMap<String, u32>,
-    /// Index keys as (directory number, grant, sealed uuid), sorted once
-    /// listed, and whether an entry has taken each.
-    index: Vec<(u32, GrantId, SealedId)>,
-    index_taken: Vec<bool>,
-    accessors: Vec<Accessor>,
-    accessors_taken: Vec<bool>,
+    /// Index keys as (directory number, grant, sealed uuid).
+    index: Listed<(u32, GrantId, SealedId)>,
+    accessors: Listed<Accessor>,
     /// Keys under the index and accessor prefixes in no spelling this
     /// plugin writes: they lead nowhere.
     odd_index_keys: Vec<String>,
@@ -50,10 +47,13 @@ impl ListedLookups {
     }
 
     fn add_index_names(&mut self, dir: &str, number: Option<u32>, names: Vec<String>) {
+        // Without a number (past 2^32 policy directories: never) the names
+        // are left alone rather than taken for dangling.
+        let Some(number) = number else { return };
         for name in names {
-            match (number, parse_index_name(&name)) {
-                (Some(number), Some((grant, sealed))) => self.index.push((number, grant, sealed)),
-                _ => self.odd_index_keys.push(format!("{dir}{name}")),
+            match parse_index_name(&name) {
+                Some((grant, sealed)) => self.index.items.push((number, grant, sealed)),
+                None => self.odd_index_keys.push(format!("{dir}{name}")),
             }
         }
     }
@@ -61,7 +61,7 @@ impl ListedLookups {
     fn add_accessors(&mut self, names: Vec<String>) {
         for name in names {
             match Accessor::parse(&name) {
-                Ok(accessor) => self.accessors.push(accessor),
+                Ok(accessor) => self.accessors.items.push(accessor),
                 Err(_) => self
                     .odd_accessor_keys
                     .push(format!("{ACCESSOR_PREFIX}{name}")),
@@ -69,14 +69,10 @@ impl ListedLookups {
         }
     }
 
-    /// Sorts what was listed for lookups by binary search.
+    /// Readies what was listed for lookups by binary search.
     fn done_listing(&mut self) {
-        self.index.sort_unstable();
-        self.index.shrink_to_fit();
-        self.index_taken = vec![false; self.index.len()];
-        self.accessors.sort_unstable();
-        self.accessors.shrink_to_fit();
-        self.accessors_taken = vec![false; self.accessors.len()];
+        self.index.done_listing();
+        self.accessors.done_listing();
     }
 
     /// Takes the entry's index key off the list; whether it was there.
@@ -84,48 +80,73 @@ impl ListedLookups {
         let Some(&number) = self.dir_numbers.get(dir) else {
             return false;
         };
-        take(&self.index, &mut self.index_taken, &(number, grant, sealed))
-    }
-
-    /// Takes the entry's accessor record off the list; whether it was there.
-    fn take_accessor(&mut self, accessor: &Accessor) -> bool {
-        take(&self.accessors, &mut self.accessors_taken, accessor)
+        self.index.take(&(number, grant, sealed))
     }
 
     /// The keys of what no live or expired entry took: dangling.
     fn dangling_index_keys(&self) -> impl Iterator<Item = String> + '_ {
-        let listed =
-            untaken(&self.index, &self.index_taken).filter_map(|&(number, grant, sealed)| {
-                let dir = self.dirs.get(usize::try_from(number).ok()?)?;
-                Some(format!("{dir}{grant}.{sealed}"))
-            });
+        let listed = self.index.untaken().filter_map(|&(number, grant, sealed)| {
+            let dir = self.dirs.get(usize::try_from(number).ok()?)?;
+            Some(format!("{dir}{grant}.{sealed}"))
+        });
         listed.chain(self.odd_index_keys.iter().cloned())
     }
 
     fn dangling_accessor_keys(&self) -> impl Iterator<Item = String> + '_ {
-        untaken(&self.accessors, &self.accessors_taken)
+        self.accessors
+            .untaken()
             .map(accessor_key)
             .chain(self.odd_accessor_keys.iter().cloned())
     }
 }
 
-/// Marks `item` of the sorted `items` taken; whether it was listed and not
-/// taken before.
-fn take<T: Ord>(items: &[T], taken: &mut [bool], item: &T) -> bool {
-    match items.binary_search(item) {
-        Ok(at) => taken
-            .get_mut(at)
-            .is_some_and(|t| !std::mem::replace(t, true)),
-        Err(_) => false,
+/// Ids listed by a pass, sorted once listing is done, and whether an entry
+/// has taken each.
+struct Listed<T> {
+    items: Vec<T>,
+    taken: Vec<bool>,
+}
+
+impl<T> Default for Listed<T> {
+    fn default() -> Self {
+        Self {
+            items: Vec::new(),
+            taken: Vec::new(),
+        }
     }
 }
 
-fn untaken<'a, T>(items: &'a [T], taken: &'a [bool]) -> impl Iterator<Item = &'a T> + 'a {
-    items
-        .iter()
-        .zip(taken)
-        .filter(|(_, t)| !**t)
-        .map(|(item, _)| item)
+impl<T: Ord> Listed<T> {
+    fn done_listing(&mut self) {
+        self.items.sort_unstable();
+        self.items.shrink_to_fit();
+        self.taken = vec![false; self.items.len()];
+    }
+
+    /// Marks `item` taken; whether it was listed and not taken before.
+    fn take(&mut self, item: &T) -> bool {
+        match self.items.binary_search(item) {
+            Ok(at) => self
+                .taken
+                .get_mut(at)
+                .is_some_and(|t| !std::mem::replace(t, true)),
+            Err(_) => false,
+        }
+    }
+
+    fn is_taken(&self, item: &T) -> bool {
+        self.items
+            .binary_search(item)
+            .is_ok_and(|at| self.taken.get(at).copied().unwrap_or(false))
+    }
+
+    fn untaken(&self) -> impl Iterator<Item = &T> + '_ {
+        self.items
+            .iter()
+            .zip(&self.taken)
+            .filter(|(_, taken)| !**taken)
+            .map(|(item, _)| item)
+    }
 }
 
 /// Names asked for at once: a page of index names is ≈100 KB.
@@ -184,18 +205,21 @@ impl Grants {
             .await?;
         let replay = self.storage.list(REPLAY_PREFIX).await?;
         // Names in no spelling this plugin writes are not entries of ours.
-        let mut grants: Vec<GrantId> = Vec::new();
+        // A grant is "taken" once its entry proves live.
+        let mut grants: Listed<GrantId> = Listed::default();
         self.list_in_pages(GRANT_PREFIX, PAGE, |names| {
-            grants.extend(names.iter().filter_map(|name| GrantId::parse(name)));
+            let ours = names.iter().filter_map(|name| GrantId::parse(name));
+            grants.items.extend(ours);
         })
         .await?;
         drop(listing);
         lookups.done_listing();
-        grants.sort_unstable();
-        grants.shrink_to_fit();
+        grants.done_listing();
 
-        let mut live = vec![false; grants.len()];
-        for (at, &grant) in grants.iter().enumerate() {
+        for at in 0..grants.items.len() {
+            let Some(&grant) = grants.items.get(at) else {
+                break;
+            };
             let Some(entry) = self.get_grant(&grant).await? else {
                 // Listed but undecodable: it grants nothing.
                 self.storage.delete(&grant_key(&grant)).await?;
@@ -204,7 +228,7 @@ impl Grants {
             };
             let (_, sealed) = self.key.seal(&entry.uuid);
             let indexed = lookups.take_index(&policy_dir(&entry.policy), grant, sealed);
-            let accessible = lookups.take_accessor(&entry.accessor);
+            let accessible = lookups.accessors.take(&entry.accessor);
             if !entry.is_live(now) {
                 self.remove(&entry).await?;
                 report.entries_removed += 1;
@@ -217,9 +241,7 @@ impl Grants {
                 report.index_keys_repaired += u64::from(!indexed);
                 report.accessor_records_repaired += u64::from(!accessible);
             }
-            if let Some(live) = live.get_mut(at) {
-                *live = true;
-            }
+            grants.take(&grant);
         }
         for key in lookups.dangling_index_keys() {
             self.storage.delete(&key).await?;
@@ -231,12 +253,8 @@ impl Grants {
         }
         for name in replay {
             let key = format!("{REPLAY_PREFIX}{name}");
-            let is_live = |grant: GrantId| {
-                grants
-                    .binary_search(&grant)
-                    .is_ok_and(|at| live.get(at).copied().unwrap_or(false))
-            };
-            let stale = !GrantId::parse(&name).is_some_and(is_live)
+            let live = GrantId::parse(&name).is_some_and(|grant| grants.is_taken(&grant));
+            let stale = !live
                 || super::read_replay_record(self.storage.as_ref(), &key)
                     .await?
                     .is_some_and(|r| r.is_stale(now));
