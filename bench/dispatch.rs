@@ -18,7 +18,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use prost::Message as _;
 use vault_plugin_auth_ratls::backend::{INFO, RatlsBackend};
 use vault_plugin_auth_ratls::pb::backend as pb;
-use vault_plugin_auth_ratls::protocol::server::dispatch;
+use vault_plugin_auth_ratls::protocol::server::{dispatch, reply};
 use vault_plugin_auth_ratls::protocol::{Request, Response, Router};
 use vault_plugin_auth_ratls::testing::{self, MemStorage, NOW, StaticSystemView};
 use vault_plugin_auth_ratls::transport::log::GoPluginJson;
@@ -45,16 +45,7 @@ impl Fixture {
     async fn call(&self, wire: &[u8]) -> Vec<u8> {
         let args = pb::HandleRequestArgs::decode(wire).unwrap();
         let request = Request::from_proto(args.request.unwrap()).unwrap();
-        let reply = match dispatch(&self.backend, &self.router, request).await {
-            Ok(response) => pb::HandleRequestReply {
-                response: response.map(Response::into_proto),
-                err: None,
-            },
-            Err(error) => pb::HandleRequestReply {
-                response: None,
-                err: Some(error.to_proto()),
-            },
-        };
+        let reply = reply(dispatch(&self.backend, &self.router, request).await);
         reply.encode_to_vec()
     }
 
@@ -99,30 +90,31 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// Time of `iters` creates; storage starts over every CHUNK entries
+/// (outside the timing).
+async fn time_creates(create: &[u8], iters: u64) -> Duration {
+    let mut total = Duration::ZERO;
+    let mut left = iters;
+    while left > 0 {
+        let n = left.min(CHUNK);
+        let fixture = Fixture::new();
+        let start = Instant::now();
+        for _ in 0..n {
+            black_box(fixture.call(black_box(create)).await);
+        }
+        total += start.elapsed();
+        left -= n;
+    }
+    total
+}
+
 fn end_to_end(c: &mut Criterion) {
     let rt = runtime();
     let mut group = c.benchmark_group("dispatch");
 
-    // create: storage starts over every CHUNK entries (outside the timing).
     let create = create_wire("bench");
     group.bench_function("create", |b| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let mut total = Duration::ZERO;
-                let mut left = iters;
-                while left > 0 {
-                    let n = left.min(CHUNK);
-                    let fixture = Fixture::new();
-                    let start = Instant::now();
-                    for _ in 0..n {
-                        black_box(fixture.call(black_box(&create)).await);
-                    }
-                    total += start.elapsed();
-                    left -= n;
-                }
-                total
-            })
-        });
+        b.iter_custom(|iters| rt.block_on(time_creates(&create, iters)));
     });
 
     // create with the plugin's JSON log subscriber on (output to a sink): the
@@ -133,23 +125,7 @@ fn end_to_end(c: &mut Criterion) {
         .finish();
     tracing::subscriber::with_default(subscriber, || {
         group.bench_function("create_with_log", |b| {
-            b.iter_custom(|iters| {
-                rt.block_on(async {
-                    let mut total = Duration::ZERO;
-                    let mut left = iters;
-                    while left > 0 {
-                        let n = left.min(CHUNK);
-                        let fixture = Fixture::new();
-                        let start = Instant::now();
-                        for _ in 0..n {
-                            black_box(fixture.call(black_box(&create)).await);
-                        }
-                        total += start.elapsed();
-                        left -= n;
-                    }
-                    total
-                })
-            });
+            b.iter_custom(|iters| rt.block_on(time_creates(&create, iters)));
         });
     });
 

@@ -147,7 +147,8 @@ pub async fn dispatch<B: LogicalBackend>(
     Ok(Some(response))
 }
 
-fn reply(result: Result<Option<Response>, Error>) -> pb::HandleRequestReply {
+/// What `HandleRequest` answers for the outcome of [`dispatch`].
+pub fn reply(result: Result<Option<Response>, Error>) -> pb::HandleRequestReply {
     match result {
         Ok(response) => pb::HandleRequestReply {
             response: response.map(Response::into_proto),
