@@ -93,7 +93,7 @@ async fn read(backend: &RatlsBackend, request: &Request) -> Result<Response, Han
 async fn delete(backend: &RatlsBackend, request: &Request) -> Result<Response, HandlerError> {
     let accessor = input::accessor(request.capture_value("accessor").as_ref())?;
     backend.grants().await?.remove_accessor(&accessor).await?;
-    tracing::info!(accessor = %accessor, "deleted a TOTP entry by accessor if it existed");
+    tracing::debug!(accessor = %accessor, "deleted a TOTP entry by accessor if it existed");
     Ok(super::path_totp::deleted())
 }
 

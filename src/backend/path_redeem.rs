@@ -65,10 +65,10 @@ async fn redeem(backend: &RatlsBackend, request: &Request) -> Result<Response, H
     let now = backend.clock.now();
     let entry = grants.get_live(&id, now).await?;
     let Some(entry) = entry.filter(|e| e.policy == policy) else {
-        tracing::info!(policy = policy.as_str(), "refused a TOTP redemption");
+        tracing::debug!(policy = policy.as_str(), "refused a TOTP redemption");
         return Ok(valid(false));
     };
     grants.remove(&entry).await?;
-    tracing::info!(accessor = %entry.accessor, policy = policy.as_str(), "redeemed a TOTP entry");
+    tracing::debug!(accessor = %entry.accessor, policy = policy.as_str(), "redeemed a TOTP entry");
     Ok(valid(true))
 }

@@ -201,7 +201,7 @@ async fn create(backend: &RatlsBackend, request: &Request) -> Result<Response, H
     let grants = backend.grants().await?;
     let entry = TotpEntry::new(policy, expiration, now);
     grants.insert(&entry).await?;
-    tracing::info!(accessor = %entry.accessor, policy = entry.policy.as_str(), expiration = %entry.expiration, "created a TOTP entry");
+    tracing::debug!(accessor = %entry.accessor, policy = entry.policy.as_str(), expiration = %entry.expiration, "created a TOTP entry");
 
     let mut data = entry.created_json();
     let url = otpauth_url(&entry.uuid, &entry.policy);
@@ -280,7 +280,7 @@ async fn delete_without_uuid(_: &RatlsBackend, _: &Request) -> Result<Response, 
 async fn delete(backend: &RatlsBackend, request: &Request) -> Result<Response, HandlerError> {
     let id = input::entry_id(request.capture_value("uuid").as_ref())?;
     backend.grants().await?.remove_uuid(&id).await?;
-    tracing::info!("deleted a TOTP entry by uuid if it existed");
+    tracing::debug!("deleted a TOTP entry by uuid if it existed");
     Ok(deleted())
 }
 

@@ -83,7 +83,7 @@ async fn verify(backend: &RatlsBackend, request: &Request) -> Result<Response, H
     // when a failure must be counted.
     let mut attempts = grants.attempts(&scope).await?;
     if let Some(seconds) = attempts.locked_for(now) {
-        tracing::info!(scope = %scope.name(), "refused a verification: too many failures");
+        tracing::debug!(scope = %scope.name(), "refused a verification: too many failures");
         return Err(ApiError::locked_out(seconds).into());
     }
     // The uuids to try, with the entry when it was already read under the
@@ -146,7 +146,7 @@ async fn verify(backend: &RatlsBackend, request: &Request) -> Result<Response, H
             );
         }
     }
-    tracing::info!(
+    tracing::debug!(
         policy = policy.as_str(),
         valid = accepted,
         "verified a TOTP code"
