@@ -597,3 +597,54 @@ async fn vault_requests_arrive_without_resolve_path() {
     // Only the mount's own records are left.
     assert_eq!(plugin.broker.state.keys(), ["meta/key", "meta/layout"]);
 }
+
+/// The host's InvalidateKey reaches the backend: a lockout the plugin
+/// remembers, cleared in storage by another node, is forgotten when the
+/// host invalidates its key, and only then.
+#[tokio::test]
+async fn invalidate_key_forgets_a_lockout_cleared_elsewhere() {
+    let plugin = Plugin::set_up().await;
+    let expiration = now() + 600;
+    let reply = plugin
+        .request(
+            "create",
+            "totp",
+            &format!(r#"{{"policy":"inv","expiration":{expiration}}}"#),
+        )
+        .await;
+    assert!(data(&reply)["uuid"].is_string(), "{reply:?}");
+    // Twenty different codes: at most the few steps verify accepts can be
+    // right, so well over five are counted and the policy locks.
+    for n in 0..20 {
+        plugin
+            .request(
+                "update",
+                "totp/verify",
+                &format!(r#"{{"policy":"inv","code":"{n:06}"}}"#),
+            )
+            .await;
+    }
+    let wrong = r#"{"policy":"inv","code":"666666"}"#;
+    let key = "attempts/policy/696e76";
+    assert!(plugin.broker.state.keys().contains(&key.to_owned()));
+    assert_eq!(
+        raw(&plugin.request("update", "totp/verify", wrong).await).0,
+        429
+    );
+    // Another node clears it: the record leaves the (shared) storage.
+    plugin.broker.state.entries.lock().unwrap().remove(key);
+    assert_eq!(
+        raw(&plugin.request("update", "totp/verify", wrong).await).0,
+        429
+    );
+    plugin
+        .backend()
+        .invalidate_key(pb::InvalidateKeyArgs {
+            key: key.to_owned(),
+        })
+        .await
+        .unwrap();
+    // Checked again (answered `valid`, whatever the code), not refused.
+    let reply = plugin.request("update", "totp/verify", wrong).await;
+    assert!(data(&reply)["valid"].is_boolean(), "{reply:?}");
+}

@@ -19,6 +19,7 @@ macro_rules! handler {
 
 mod error;
 mod input;
+mod known_lockouts;
 mod layout;
 mod locks;
 mod path_accessor;
@@ -45,6 +46,7 @@ use crate::protocol::{
     BackendDeps, BackendInfo, BackendType, Error, License, LogicalBackend, Response, SpecialPaths,
     Storage, SystemView, may_write_mount,
 };
+use known_lockouts::KnownLockouts;
 use layout::Layout;
 use locks::KeyedLocks;
 use prefetch::MaxTtlPrefetch;
@@ -111,6 +113,8 @@ pub struct RatlsBackend {
     locks: KeyedLocks,
     /// Max lease TTLs asked for by creates' existence checks.
     max_ttl: MaxTtlPrefetch,
+    /// Lockouts already read from storage, refused without reading again.
+    known_lockouts: KnownLockouts,
     /// When rollback last tidied; throttles tidy, holds no state of record.
     last_rollback_tidy: Mutex<Option<Instant>>,
     /// One tidy pass at a time (endpoint and rollback), so counts are exact
@@ -131,6 +135,7 @@ impl RatlsBackend {
             clock,
             locks: KeyedLocks::new(),
             max_ttl: MaxTtlPrefetch::default(),
+            known_lockouts: KnownLockouts::default(),
             last_rollback_tidy: Mutex::new(None),
             tidying: tokio::sync::Mutex::new(()),
         }
@@ -218,6 +223,14 @@ impl LogicalBackend for RatlsBackend {
             Err(error) => tracing::warn!(error = %error, "rollback could not tidy"),
         }
         Ok(())
+    }
+
+    fn invalidate(&self, key: &str) {
+        // Attempt records are the only values the process keeps anything
+        // of (a lockout's end); everything else is read for each request.
+        if key.starts_with(store::attempts::ATTEMPTS_PREFIX) {
+            self.known_lockouts.forget(key);
+        }
     }
 }
 

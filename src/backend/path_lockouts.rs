@@ -150,6 +150,7 @@ async fn clear(backend: &RatlsBackend, request: &Request) -> Result<Response, Ha
     // into the cleared record.
     let _guard = backend.locks.lock(&policy_lock).await;
     grants.clear_attempts(&scope).await?;
+    backend.known_lockouts.forget(&scope.key());
     tracing::info!(scope = %scope.name(), "cleared failed verifications");
     Ok(super::path_totp::deleted())
 }

@@ -71,20 +71,31 @@ async fn verify(backend: &RatlsBackend, request: &Request) -> Result<Response, H
         None => Scope::Policy(policy.clone()),
     };
 
-    // The whole check runs under the policy's lock (shared with redeem):
-    // the scope's failures are counted exactly and a locked scope refuses
-    // every attempt, however many arrive at once. On a standby a wrong
-    // code's count is a refused write, so the host forwards the request and
-    // the active node counts it.
+    // A lockout this process already read refuses at once (see
+    // `known_lockouts`). Otherwise the whole check runs under the policy's
+    // lock (shared with redeem): the scope's failures are counted exactly
+    // and a locked scope refuses every attempt, however many arrive at once.
+    // On a standby a wrong code's count is a refused write, so the host
+    // forwards the request and the active node counts it.
     let grants = backend.grants().await?;
+    let scope_key = scope.key();
+    if let Some(seconds) = backend
+        .known_lockouts
+        .seconds_left(&scope_key, backend.clock.now())
+    {
+        return Err(refuse_locked(&scope, seconds));
+    }
     let _guard = backend.locks.lock(policy.as_str()).await;
     let now = backend.clock.now();
     // A lockout's end is in the record itself: the limits are read only
     // when a failure must be counted.
+    let seen = backend.known_lockouts.epoch();
     let mut attempts = grants.attempts(&scope).await?;
     if let Some(seconds) = attempts.locked_for(now) {
-        tracing::debug!(scope = %scope.name(), "refused a verification: too many failures");
-        return Err(ApiError::locked_out(seconds).into());
+        backend
+            .known_lockouts
+            .remember(&scope_key, attempts.locked_until, seen);
+        return Err(refuse_locked(&scope, seconds));
     }
     // The uuids to try, with the entry when it was already read under the
     // lock (by accessor); the policy index is only a hint.
@@ -138,6 +149,9 @@ async fn verify(backend: &RatlsBackend, request: &Request) -> Result<Response, H
         let locked = attempts.record_failure(now, &config);
         grants.put_attempts(&scope, &attempts).await?;
         if locked {
+            backend
+                .known_lockouts
+                .remember(&scope_key, attempts.locked_until, seen);
             tracing::warn!(
                 scope = %scope.name(),
                 lockouts = attempts.lockouts,
@@ -154,4 +168,10 @@ async fn verify(backend: &RatlsBackend, request: &Request) -> Result<Response, H
     let mut data = Map::new();
     data.insert("valid".into(), Value::from(accepted));
     Ok(Response::with_data(data))
+}
+
+/// The answer to a verification of a locked scope, which checks nothing.
+fn refuse_locked(scope: &Scope, seconds: i64) -> HandlerError {
+    tracing::debug!(scope = %scope.name(), "refused a verification: too many failures");
+    ApiError::locked_out(seconds).into()
 }

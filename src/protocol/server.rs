@@ -60,6 +60,11 @@ pub trait LogicalBackend: Send + Sync + Sized + 'static {
     async fn rollback(&self) -> Result<(), Error> {
         Ok(())
     }
+
+    /// The host's `InvalidateKey`: the value under `key` (relative to the
+    /// mount's storage) changed elsewhere, e.g. on another node; whatever
+    /// the process derived from it is stale.
+    fn invalidate(&self, _key: &str) {}
 }
 
 /// The `pb.Backend` service for backends of type `B`. One process serves one
@@ -245,9 +250,12 @@ impl<B: LogicalBackend> backend_server::Backend for BackendServer<B> {
 
     async fn invalidate_key(
         &self,
-        _: GrpcRequest<pb::InvalidateKeyArgs>,
+        call: GrpcRequest<pb::InvalidateKeyArgs>,
     ) -> Result<GrpcResponse<pb::Empty>, Status> {
-        // Nothing is cached in the process, so nothing goes stale.
+        // Before Setup there is no instance, and nothing to go stale.
+        if let Ok(backend) = self.instance() {
+            backend.invalidate(&call.into_inner().key);
+        }
         Ok(GrpcResponse::new(pb::Empty {}))
     }
 

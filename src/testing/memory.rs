@@ -19,6 +19,8 @@ pub struct MemStorage {
     writes_left: Mutex<Option<usize>>,
     /// Writes done since creation.
     writes: Mutex<usize>,
+    /// Reads (gets and lists) done since creation.
+    reads: Mutex<usize>,
 }
 
 impl MemStorage {
@@ -39,6 +41,11 @@ impl MemStorage {
     /// Writes (puts and deletes) done so far.
     pub fn writes(&self) -> usize {
         *unpoisoned(&self.writes)
+    }
+
+    /// Reads (gets, lists and pages) done so far.
+    pub fn reads(&self) -> usize {
+        *unpoisoned(&self.reads)
     }
 
     /// All keys, sorted.
@@ -72,12 +79,20 @@ impl MemStorage {
         *unpoisoned(&self.writes) += 1;
         Ok(result)
     }
+
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&mut BTreeMap<String, Vec<u8>>) -> T,
+    ) -> Result<T, StorageError> {
+        *unpoisoned(&self.reads) += 1;
+        self.with(f)
+    }
 }
 
 #[async_trait]
 impl Storage for MemStorage {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
-        self.with(|e| e.get(key).cloned())
+        self.read(|e| e.get(key).cloned())
     }
 
     async fn put(&self, key: &str, value: Vec<u8>) -> Result<(), StorageError> {
@@ -93,7 +108,7 @@ impl Storage for MemStorage {
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
-        self.with(|e| {
+        self.read(|e| {
             let mut keys: Vec<String> = e
                 .range(prefix.to_owned()..)
                 .take_while(|(k, _)| k.starts_with(prefix))

@@ -30,7 +30,8 @@ pub(in crate::backend) enum Scope {
 }
 
 impl Scope {
-    fn key(&self) -> String {
+    /// The key of the scope's record.
+    pub(in crate::backend) fn key(&self) -> String {
         match self {
             Self::Policy(policy) => format!("{POLICY_DIR}{}", hex::encode(policy.as_str())),
             Self::Entry(accessor) => format!("{ENTRY_DIR}{accessor}"),

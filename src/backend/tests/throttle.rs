@@ -288,3 +288,83 @@ async fn tidy_removes_counters_that_can_no_longer_refuse() {
     assert_eq!(report["attempt_records_removed"], 1);
     assert!(!h.storage.keys().iter().any(|k| k.starts_with("attempts/")));
 }
+
+/// Locks policy `p` (5 wrong codes) and returns a right code for `NOW`.
+async fn lock_policy_p(h: &Harness) -> String {
+    let uuid = h.new_entry("p", NOW + 3600).await;
+    let wrong = wrong_code(&uuid);
+    for _ in 0..5 {
+        h.data(Operation::Update, "totp/verify", verify("p", &wrong))
+            .await;
+    }
+    current_code(&EntryId::parse(&uuid).unwrap(), NOW).code
+}
+
+async fn verify_p(h: &Harness, code: &str) -> Response {
+    h.call(Operation::Update, "totp/verify", verify("p", code))
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_known_lockout_refuses_without_reading_storage_until_it_ends() {
+    let h = Harness::new();
+    let right = lock_policy_p(&h).await;
+    let (reads, writes) = (h.storage.reads(), h.storage.writes());
+    for _ in 0..3 {
+        locked_body(&verify_p(&h, &right).await, 900);
+    }
+    h.clock.set(NOW + 899);
+    locked_body(&verify_p(&h, &right).await, 1);
+    assert_eq!(h.storage.reads(), reads, "refused from memory");
+    assert_eq!(h.storage.writes(), writes);
+    // The stored lockout ends when memory says it does.
+    h.clock.set(NOW + 900);
+    let record: Value =
+        serde_json::from_slice(&h.storage.get("attempts/policy/70").await.unwrap().unwrap())
+            .unwrap();
+    assert_eq!(record["locked_until"], NOW + 900);
+    let response = verify_p(&h, "000000").await;
+    assert_eq!(response.raw_status(), None, "{response:?}");
+    assert!(
+        h.storage.reads() > reads,
+        "read storage again after the end"
+    );
+}
+
+#[tokio::test]
+async fn a_restarted_plugin_reads_the_lockout_from_storage_once() {
+    let first = Harness::new();
+    let right = lock_policy_p(&first).await;
+    let h = Harness::with(
+        first.storage.clone(),
+        ReplicationState::REPLICATION_DISABLED,
+    );
+    let reads = h.storage.reads();
+    locked_body(&verify_p(&h, &right).await, 900);
+    let after_first = h.storage.reads();
+    assert!(after_first > reads, "the new process read the record");
+    locked_body(&verify_p(&h, &right).await, 900);
+    assert_eq!(h.storage.reads(), after_first, "then refused from memory");
+}
+
+#[tokio::test]
+async fn a_lockout_cleared_elsewhere_is_forgotten_when_the_host_invalidates_its_key() {
+    let h = Harness::new();
+    let right = lock_policy_p(&h).await;
+    locked_body(&verify_p(&h, &right).await, 900);
+    // Another node clears the lockout: the record leaves the shared storage.
+    h.storage.delete("attempts/policy/70").await.unwrap();
+    // Until the host says so, memory refuses (more than storage, never less),
+    // and other keys' invalidations change nothing.
+    locked_body(&verify_p(&h, &right).await, 900);
+    h.backend.invalidate("attempts/policy/71");
+    h.backend.invalidate("meta/throttle");
+    locked_body(&verify_p(&h, &right).await, 900);
+    h.backend.invalidate("attempts/policy/70");
+    assert_eq!(
+        Value::Object(verify_p(&h, &right).await.data),
+        json!({"valid": true})
+    );
+}
