@@ -99,8 +99,9 @@ wrk:
 # driven by wrk; writes bench/results.md (or BENCH_RESULTS; see bench/run.sh).
 bench: release $(VENV_STAMP) wrk
 	cargo bench --locked --bench dispatch
-	cargo build --locked --release --example handshake
+	cargo build --locked --release --example handshake --example null_plugin
 	BAO_BIN=$(BAO) PLUGIN_BIN=$(RELEASE_BIN) HANDSHAKE_BIN=target/release/examples/handshake \
+	  NULL_PLUGIN_BIN=target/release/examples/null_plugin \
 	  WRK_BIN=$$(command -v wrk) PYTHON_BIN=$(PYTHON) bench/run.sh
 
 clean:

@@ -36,7 +36,13 @@
 # environment, `bao auth enable` time, and the plugin RPCs each request makes
 # (a second, short-lived server at -log-level=trace, plus strace when present).
 #
-# Environment: BAO_BIN, PLUGIN_BIN, HANDSHAKE_BIN, WRK_BIN (set by `make bench`);
+# The floor side: bench/null_plugin.rs (`cargo --example null_plugin`), the
+# same go-plugin/gRPC stack with a backend that answers at once and asks
+# the host nothing, mounted at auth/floor and driven like ours. Its CPU per
+# request is what any plugin on these crates costs the two processes for
+# the host→plugin RPCs alone.
+#
+# Environment: BAO_BIN, PLUGIN_BIN, HANDSHAKE_BIN, NULL_PLUGIN_BIN, WRK_BIN (set by `make bench`);
 # optional BENCH_DURATION (s, default 3; fractions allowed), BENCH_ROUNDS (3), BENCH_WARMUP (0.5),
 # BENCH_CONCURRENCY ("1 16"), BENCH_KEEP=1 to keep the work directory,
 # BENCH_RESULTS (default bench/results.md), PYTHON_BIN.
@@ -47,6 +53,8 @@ ROOT="$PWD"
 : "${BAO_BIN:?set BAO_BIN (make bench does)}"
 : "${PLUGIN_BIN:?set PLUGIN_BIN (make bench does)}"
 : "${HANDSHAKE_BIN:?set HANDSHAKE_BIN (make bench does)}"
+: "${NULL_PLUGIN_BIN:?set NULL_PLUGIN_BIN (make bench does)}"
+FLOOR_PLUGIN=bench-floor-plugin
 WRK_BIN="${WRK_BIN:-wrk}"
 command -v "$WRK_BIN" >/dev/null || { echo "bench: wrk not found (apt-get install wrk; make bench does)" >&2; exit 1; }
 export WRK_BIN
@@ -139,6 +147,9 @@ start_server() {
   local sha
   sha=$(sha256sum "$dir/plugins/$PLUGIN" | cut -d' ' -f1)
   bao plugin register -sha256="$sha" auth "$PLUGIN" >/dev/null
+  cp "$NULL_PLUGIN_BIN" "$dir/plugins/$FLOOR_PLUGIN"
+  sha=$(sha256sum "$dir/plugins/$FLOOR_PLUGIN" | cut -d' ' -f1)
+  bao plugin register -sha256="$sha" auth "$FLOOR_PLUGIN" >/dev/null
 }
 
 # Polls sys/health (bash's /dev/tcp: no curl needed) until 200.
@@ -163,23 +174,23 @@ bao() {
 }
 
 # The live plugin process(es) of the current server: children of bao whose
-# executable is the plugin.
+# executable is the plugin (or NAME).
 plugin_pids() {
-  local stat pid ppid rest
+  local name=${1:-$PLUGIN} stat pid ppid rest
   for stat in /proc/[0-9]*/stat; do
     pid=${stat#/proc/}; pid=${pid%/stat}
     { rest=$(<"$stat"); } 2>/dev/null || continue
     rest=${rest##*) }
     ppid=$(cut -d' ' -f2 <<<"$rest")
     [[ "$ppid" == "$BAO_PID" ]] || continue
-    [[ "$(readlink "/proc/$pid/exe" 2>/dev/null)" == */"$PLUGIN" ]] && echo "$pid"
+    [[ "$(readlink "/proc/$pid/exe" 2>/dev/null)" == */"$name" ]] && echo "$pid"
   done
   return 0
 }
 
 one_plugin_pid() {
   local pids
-  pids=$(plugin_pids)
+  pids=$(plugin_pids "$@")
   if [[ $(wc -w <<<"$pids") -ne 1 ]]; then
     log "expected one plugin process under bao $BAO_PID, found: ${pids:-none}"
     return 1
@@ -241,11 +252,15 @@ run_side() {
   local code_base=$((CODE_RUN * 1000000 / (2 * ROUNDS * $(wc -w <<<"$CONCURRENCY"))))
   [[ $workload == verify ]] && CODE_RUN=$((CODE_RUN + 1))
   local watch_ours=(--watch "plugin=$PLUGIN_PID" --watch "bao=$BAO_PID")
+  local watch_floor=(--watch "plugin=$FLOOR_PID" --watch "bao=$BAO_PID")
   local watch_host=(--watch "bao=$BAO_PID")
   case "$workload/$side" in
     create/ours)
       lg "$@" "${watch_ours[@]}" --method PUT --path /v1/auth/ratls/totp --body "$CREATE_BODY" \
         --save "$WORK/ids/ours.$tag" --save-what uuid ;;
+    create/floor)
+      lg "$@" "${watch_floor[@]}" --method PUT --path /v1/auth/floor/totp --body "$CREATE_BODY" \
+        --expect '"uuid":' ;;
     create/kv)
       lg "$@" "${watch_host[@]}" --method PUT --path '/v1/kv/bench/{key}' --key-prefix "$tag-" \
         --body "$CREATE_BODY" --save "$WORK/ids/kv.$tag" --save-what key ;;
@@ -254,6 +269,9 @@ run_side() {
         --body "$TOTP_BODY" --save "$WORK/ids/totp.$tag" --save-what key ;;
     read/ours)
       lg "$@" "${watch_ours[@]}" --method GET --path '/v1/auth/ratls/totp/{id}' \
+        --ids "$WORK/ids/ours.all" --expect '"policy":"bench"' ;;
+    read/floor)
+      lg "$@" "${watch_floor[@]}" --method GET --path '/v1/auth/floor/totp/{id}' \
         --ids "$WORK/ids/ours.all" --expect '"policy":"bench"' ;;
     read/kv)
       lg "$@" "${watch_host[@]}" --method GET --path '/v1/kv/bench/{id}' \
@@ -264,9 +282,18 @@ run_side() {
       lg "$@" "${watch_ours[@]}" --method POST --path /v1/auth/ratls/totp/verify \
         --body "{\"policy\":\"$VERIFY_POLICY\",\"code\":\"{code}\"}" --code-base "$code_base" \
         --ok-status 429 ;;
+    verify/floor)
+      lg "$@" "${watch_floor[@]}" --method POST --path /v1/auth/floor/totp/verify \
+        --body "{\"policy\":\"$VERIFY_POLICY\",\"code\":\"{code}\"}" --code-base "$code_base" \
+        --expect '"valid":' ;;
     verify/totp)
       lg "$@" "${watch_host[@]}" --method POST --path "/v1/totp/code/$VERIFY_POLICY" \
         --body '{"code":"{code}"}' --code-base "$code_base" --expect '"valid":' ;;
+    delete/floor)
+      # Deletes nothing: any ids, as many requests as the other sides make.
+      lg "$@" "${watch_floor[@]}" --method DELETE --path '/v1/auth/floor/totp/{id}' \
+        --ids "$WORK/ids/ours.all" --requests "$DELETE_N" --warmup 0 --duration 600 \
+        --expect '"deleted":true' ;;
     delete/ours | delete/kv | delete/totp)
       local path
       case $side in
@@ -395,15 +422,17 @@ stop_server
 log "starting the benchmark server"
 start_server server info
 bao auth enable -path=ratls "$PLUGIN" >/dev/null
+bao auth enable -path=floor "$FLOOR_PLUGIN" >/dev/null
 bao secrets enable -version=1 kv >/dev/null
 bao secrets enable totp >/dev/null
 PLUGIN_PID=$(one_plugin_pid)
+FLOOR_PID=$(one_plugin_pid "$FLOOR_PLUGIN")
 meta plugin_pid "$PLUGIN_PID"
 # The verify workload: one entry for its policy, one built-in key of the same name.
 bao write -format=json auth/ratls/totp policy="$VERIFY_POLICY" expiration="$EXPIRATION" >/dev/null
 bao write totp/keys/"$VERIFY_POLICY" generate=true qr_size=0 issuer=Nitride account_name=bench >/dev/null
 
-workload create ours kv totp
+workload create ours floor kv totp
 for side in ours kv totp; do cat "$WORK"/ids/"$side".c* >"$WORK/ids/$side.all"; done
 for side in ours kv totp; do cp "$WORK/ids/$side.all" "$WORK/ids/$side.left"; done
 smallest=$(wc -l "$WORK"/ids/{ours,kv,totp}.all | sort -n | head -n 1 | awk '{print $1}')
@@ -411,9 +440,9 @@ DELETE_N=$((smallest / (ROUNDS * $(wc -w <<<"$CONCURRENCY"))))
 if ((DELETE_N > ${BENCH_DELETE_MAX:-3000})); then DELETE_N=${BENCH_DELETE_MAX:-3000}; fi
 if ((DELETE_N < 1)); then log "too few keys created to benchmark deletes"; exit 1; fi
 meta pool_sizes "ours $(wc -l <"$WORK/ids/ours.all"), kv $(wc -l <"$WORK/ids/kv.all"), totp $(wc -l <"$WORK/ids/totp.all"); $DELETE_N deletes per delete run"
-workload read ours kv
-workload verify ours totp
-workload delete ours kv totp
+workload read ours floor kv
+workload verify ours floor totp
+workload delete ours floor kv totp
 
 [[ "$(one_plugin_pid)" == "$PLUGIN_PID" ]] || { log "the plugin process changed during the run"; exit 1; }
 meta rss "$(grep -E '^(VmHWM|VmRSS)' "/proc/$PLUGIN_PID/status" | tr -s ' \t' ' ' | paste -sd' ')"
