@@ -14,12 +14,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
-use vault_plugin_auth_ratls::HANDSHAKE;
 use vault_plugin_auth_ratls::protocol::{
     BackendDeps, BackendInfo, BackendServer, BackendType, BoxFuture, Error, LogicalBackend,
     Operation, OperationSpec, PathSpec, Request, Response, Router, SpecialPaths,
 };
 use vault_plugin_auth_ratls::transport::{self, PluginEnv, PreparedPlugin};
+use vault_plugin_auth_ratls::{HANDSHAKE, announce};
 
 struct NullBackend;
 
@@ -160,15 +160,6 @@ async fn run() -> anyhow::Result<()> {
             transport::parent_exited(std::os::unix::process::parent_id()),
         )
         .await
-}
-
-/// The handshake line, go-plugin's only use of stdout.
-#[allow(clippy::print_stdout)]
-fn announce(line: &str) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "{line}")?;
-    stdout.flush()
 }
 
 fn main() -> ExitCode {

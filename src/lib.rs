@@ -58,7 +58,7 @@ pub async fn run(parent: u32) -> anyhow::Result<()> {
 
 /// Writes the handshake line: the only thing this process ever writes to stdout.
 #[allow(clippy::print_stdout)]
-fn announce(line: &str) -> std::io::Result<()> {
+pub fn announce(line: &str) -> std::io::Result<()> {
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "{line}")?;
     stdout.flush()
