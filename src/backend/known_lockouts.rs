@@ -15,8 +15,8 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-/// At most this many scopes are remembered; more are still refused from
-/// storage, one read each.
+/// At most this many lockouts in force are remembered; more are still
+/// refused from storage, one read each.
 const CAPACITY: usize = 4096;
 
 #[derive(Default)]
@@ -58,14 +58,18 @@ impl KnownLockouts {
 
     /// Remembers that `key`'s scope is locked until `until`, as a record
     /// read (or written) after [`Self::epoch`] returned `seen` says; ignored
-    /// if anything was forgotten since.
-    pub(super) fn remember(&self, key: &str, until: i64, seen: u64) {
+    /// if anything was forgotten since. When full, lockouts ended by `now`
+    /// make room.
+    pub(super) fn remember(&self, key: &str, until: i64, seen: u64, now: i64) {
         let mut inner = self.inner();
         if inner.epoch != seen {
             return;
         }
         if inner.until.len() >= CAPACITY && !inner.until.contains_key(key) {
-            return;
+            inner.until.retain(|_, end| *end > now);
+            if inner.until.len() >= CAPACITY {
+                return;
+            }
         }
         inner.until.insert(key.to_owned(), until);
     }
@@ -91,7 +95,7 @@ mod tests {
     fn a_lockout_is_known_until_it_ends() {
         let known = KnownLockouts::default();
         let seen = known.epoch();
-        known.remember("attempts/policy/70", 1_000, seen);
+        known.remember("attempts/policy/70", 1_000, seen, 100);
         assert_eq!(known.seconds_left("attempts/policy/70", 100), Some(900));
         assert_eq!(known.seconds_left("attempts/policy/71", 100), None);
         assert_eq!(known.seconds_left("attempts/policy/70", 1_000), None);
@@ -105,10 +109,10 @@ mod tests {
         // Read as locked, then cleared (here or on another node) before the
         // reader got to remember it.
         known.forget("attempts/policy/70");
-        known.remember("attempts/policy/70", 1_000, seen);
+        known.remember("attempts/policy/70", 1_000, seen, 100);
         assert_eq!(known.seconds_left("attempts/policy/70", 100), None);
         let seen = known.epoch();
-        known.remember("attempts/policy/70", 1_000, seen);
+        known.remember("attempts/policy/70", 1_000, seen, 100);
         assert_eq!(known.seconds_left("attempts/policy/70", 100), Some(900));
         known.forget("attempts/policy/70");
         assert_eq!(known.seconds_left("attempts/policy/70", 100), None);
@@ -119,7 +123,7 @@ mod tests {
         let known = KnownLockouts::default();
         let seen = known.epoch();
         for n in 0..CAPACITY + 10 {
-            known.remember(&format!("attempts/entry/{n}"), 1_000, seen);
+            known.remember(&format!("attempts/entry/{n}"), 1_000, seen, 100);
         }
         assert_eq!(known.len(), CAPACITY);
         assert_eq!(known.seconds_left("attempts/entry/0", 100), Some(900));
@@ -128,7 +132,12 @@ mod tests {
             None
         );
         // A known scope's end may still move (a longer lockout).
-        known.remember("attempts/entry/0", 2_000, seen);
+        known.remember("attempts/entry/0", 2_000, seen, 100);
         assert_eq!(known.seconds_left("attempts/entry/0", 100), Some(1_900));
+        // Once the lockouts have ended, a new one takes their room.
+        known.remember("attempts/entry/new", 5_000, seen, 1_000);
+        assert_eq!(known.len(), 2, "only the lockouts still in force are kept");
+        assert_eq!(known.seconds_left("attempts/entry/new", 1_000), Some(4_000));
+        assert_eq!(known.seconds_left("attempts/entry/0", 1_000), Some(1_000));
     }
 }

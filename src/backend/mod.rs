@@ -226,8 +226,9 @@ impl LogicalBackend for RatlsBackend {
     }
 
     fn invalidate(&self, key: &str) {
-        // Attempt records are the only values the process keeps anything
-        // of (a lockout's end); everything else is read for each request.
+        // Of the values that change, attempt records are the only ones the
+        // process keeps anything of (a lockout's end); the mount key and the
+        // layout, which it also keeps, never change once made.
         if key.starts_with(store::attempts::ATTEMPTS_PREFIX) {
             self.known_lockouts.forget(key);
         }

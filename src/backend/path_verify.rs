@@ -94,7 +94,7 @@ async fn verify(backend: &RatlsBackend, request: &Request) -> Result<Response, H
     if let Some(seconds) = attempts.locked_for(now) {
         backend
             .known_lockouts
-            .remember(&scope_key, attempts.locked_until, seen);
+            .remember(&scope_key, attempts.locked_until, seen, now);
         return Err(refuse_locked(&scope, seconds));
     }
     // The uuids to try, with the entry when it was already read under the
@@ -151,7 +151,7 @@ async fn verify(backend: &RatlsBackend, request: &Request) -> Result<Response, H
         if locked {
             backend
                 .known_lockouts
-                .remember(&scope_key, attempts.locked_until, seen);
+                .remember(&scope_key, attempts.locked_until, seen, now);
             tracing::warn!(
                 scope = %scope.name(),
                 lockouts = attempts.lockouts,

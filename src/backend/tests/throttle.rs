@@ -325,6 +325,7 @@ async fn a_known_lockout_refuses_without_reading_storage_until_it_ends() {
         serde_json::from_slice(&h.storage.get("attempts/policy/70").await.unwrap().unwrap())
             .unwrap();
     assert_eq!(record["locked_until"], NOW + 900);
+    let reads = h.storage.reads();
     let response = verify_p(&h, "000000").await;
     assert_eq!(response.raw_status(), None, "{response:?}");
     assert!(
@@ -367,4 +368,136 @@ async fn a_lockout_cleared_elsewhere_is_forgotten_when_the_host_invalidates_its_
         Value::Object(verify_p(&h, &right).await.data),
         json!({"valid": true})
     );
+}
+
+#[tokio::test]
+async fn a_known_lockout_does_not_wait_for_the_policy_lock() {
+    let h = Harness::new();
+    let right = lock_policy_p(&h).await;
+    locked_body(&verify_p(&h, &right).await, 900);
+    // A redeem or a counted verify of the policy holds its lock meanwhile.
+    let _held = h.backend.locks.lock("p").await;
+    let response = tokio::time::timeout(std::time::Duration::from_secs(5), verify_p(&h, &right))
+        .await
+        .expect("refused without waiting for the lock");
+    locked_body(&response, 900);
+}
+
+/// Storage whose next read of an attempt record stalls until released.
+struct StallingStorage {
+    inner: Arc<MemStorage>,
+    armed: std::sync::atomic::AtomicBool,
+    reached: tokio::sync::Notify,
+    release: tokio::sync::Semaphore,
+}
+
+#[async_trait::async_trait]
+impl Storage for StallingStorage {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, crate::protocol::StorageError> {
+        let value = self.inner.get(key).await;
+        if key.starts_with("attempts/")
+            && self.armed.swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            self.reached.notify_one();
+            self.release.acquire().await.unwrap().forget();
+        }
+        value
+    }
+
+    async fn put(&self, key: &str, value: Vec<u8>) -> Result<(), crate::protocol::StorageError> {
+        self.inner.put(key, value).await
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), crate::protocol::StorageError> {
+        self.inner.delete(key).await
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, crate::protocol::StorageError> {
+        self.inner.list(prefix).await
+    }
+}
+
+/// A verify naming an accessor under another policy than the entry's holds
+/// another lock than the operator's clear of that entry's lockout, so the
+/// two can interleave: a record read before the clear must not be
+/// remembered after it.
+#[tokio::test]
+async fn a_lockout_read_before_a_clear_is_not_remembered_after_it() {
+    let first = Harness::new();
+    let uuid = first.new_entry("y", NOW + 3600).await;
+    let accessor = first.accessor(&uuid).await;
+    let wrong = wrong_code(&uuid);
+    for _ in 0..5 {
+        first
+            .data(
+                Operation::Update,
+                "totp/verify",
+                json!({"policy": "y", "code": wrong, "accessor": accessor}),
+            )
+            .await;
+    }
+    // Another process on the same data, whose next attempt-record read stalls.
+    let stalling = Arc::new(StallingStorage {
+        inner: first.storage.clone(),
+        armed: false.into(),
+        reached: tokio::sync::Notify::new(),
+        release: tokio::sync::Semaphore::new(0),
+    });
+    let (backend, _clock) = testing::backend_over(stalling.clone(), StaticSystemView::writable());
+    let backend = Arc::new(backend);
+    let router = Arc::new(Router::new(INFO.paths).unwrap());
+    let call = |operation: Operation, path: String, body: Value| {
+        let (backend, router) = (backend.clone(), router.clone());
+        async move {
+            let data = match body {
+                Value::Object(map) => map,
+                _ => Map::new(),
+            };
+            dispatch(
+                &*backend,
+                &router,
+                Request::new(operation, &path).with_data(data),
+            )
+            .await
+            .unwrap()
+            .unwrap()
+        }
+    };
+    // The layout is ready before the race.
+    call(Operation::List, "totp/".into(), Value::Null).await;
+    stalling
+        .armed
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    // Verify with policy x (lock "x") reads the locked record, then stalls.
+    let verify = tokio::spawn(call(
+        Operation::Update,
+        "totp/verify".into(),
+        json!({"policy": "x", "code": "000000", "accessor": accessor}),
+    ));
+    stalling.reached.notified().await;
+    // The operator clears the entry's lockout meanwhile (lock "y").
+    let cleared = call(
+        Operation::Delete,
+        format!("lockouts/entry/{accessor}"),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(Value::Object(cleared.data), json!({"deleted": true}));
+    stalling.release.add_permits(1);
+    let refused = verify.await.unwrap();
+    assert_eq!(
+        refused.raw_status(),
+        Some(429),
+        "it read the record before the clear"
+    );
+    // The entry's right code is checked again, not refused from memory.
+    let right = current_code(&EntryId::parse(&uuid).unwrap(), NOW).code;
+    let response = call(
+        Operation::Update,
+        "totp/verify".into(),
+        json!({"policy": "y", "code": right, "accessor": accessor}),
+    )
+    .await;
+    assert_eq!(response.raw_status(), None, "{response:?}");
+    assert_eq!(Value::Object(response.data), json!({"valid": true}));
 }
