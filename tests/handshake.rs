@@ -809,7 +809,7 @@ fn empty_root(devices: bool) -> Option<(tempfile::TempDir, PathBuf)> {
     std::fs::create_dir(&tmp).unwrap();
     std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o1777)).unwrap();
     let bin = root.path().join("vault-plugin-auth-ratls");
-    std::fs::copy(&release, &bin).unwrap();
+    support::copy_executable(&release, &bin).unwrap();
     if devices {
         let dev = root.path().join("dev");
         std::fs::create_dir(&dev).unwrap();

@@ -487,7 +487,7 @@ pub fn copy_for_other_user(binary: &std::path::Path) -> Result<OtherUserCopy, St
             .map_err(|e| format!("creating a directory in {}: {e}", base.display()))?;
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let path = dir.path().join(binary.file_name().unwrap());
-        std::fs::copy(binary, &path).unwrap();
+        copy_executable(binary, &path)?;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
         return Ok(OtherUserCopy { path, _dir: dir });
     }
@@ -495,6 +495,24 @@ pub fn copy_for_other_user(binary: &std::path::Path) -> Result<OtherUserCopy, St
         "no directory another user can execute from: {}",
         refusals.join("; ")
     ))
+}
+
+/// Copies an executable with `cp`, so that this process never holds the copy
+/// open for writing: tests run on several threads, and a child another
+/// thread forks meanwhile inherits such a descriptor until its own exec,
+/// which makes exec'ing the copy fail with ETXTBSY ("Text file busy").
+pub fn copy_executable(from: &std::path::Path, to: &std::path::Path) -> Result<(), String> {
+    let status = std::process::Command::new("cp")
+        .arg("--")
+        .arg(from)
+        .arg(to)
+        .stdin(std::process::Stdio::null())
+        .status()
+        .map_err(|e| format!("running cp: {e}"))?;
+    if !status.success() {
+        return Err(format!("cp {} {}: {status}", from.display(), to.display()));
+    }
+    Ok(())
 }
 
 /// Whether the mount holding `path` has the `noexec` option.
