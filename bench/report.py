@@ -276,7 +276,7 @@ def main():
     plug_floor = runs.cpu("create", "floor", cmax, "plugin")
     if create_floor == create_floor and create_kv:
         host_cause += (
-            f" **Floor**: a plugin answering at once with no storage calls at all reaches "
+            f"{' ' if host_cause else ''}**Floor**: a plugin answering at once with no storage calls at all reaches "
             f"{fmt_int(create_floor)} rps = {create_floor / create_kv:.2f}× kv."
         )
     if None not in (bao_ours, bao_kv, plug_c16, bao_floor, plug_floor) and create_kv:

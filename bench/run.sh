@@ -10,9 +10,9 @@
 # event-loop threads (-t: half the CPUs at most, so -t 1 on 2 CPUs; see
 # load.py), bench/wrk/bench.lua making the requests (bodies, unique keys,
 # ids, codes) and checking every answer, bench/wrk/load.py running wrk.
-# Sides take turns round by round (ABC, BCA, CAB…) so that noise from other
-# processes on the machine hits all of them; the report gives medians over
-# rounds.
+# Sides take turns round by round, each round starting one side later (ABC,
+# BCA, CAB…) so that noise from other processes on the machine hits all of
+# them; the report gives medians over rounds.
 #
 # What wrk cannot do, and what does it instead (this replaced the
 # hand-written client bench/loadgen.rs):
@@ -249,8 +249,9 @@ CODE_RUN=0
 run_side() {
   local workload=$1 side=$2 conc=$3 round=$4 tag="c${3}r${4}"
   set -- "$workload" "$side" "$conc" "$round"
+  # Two sides check codes (the floor ignores them and reuses a range).
   local code_base=$((CODE_RUN * 1000000 / (2 * ROUNDS * $(wc -w <<<"$CONCURRENCY"))))
-  [[ $workload == verify ]] && CODE_RUN=$((CODE_RUN + 1))
+  [[ $workload == verify && $side != floor ]] && CODE_RUN=$((CODE_RUN + 1))
   local watch_ours=(--watch "plugin=$PLUGIN_PID" --watch "bao=$BAO_PID")
   local watch_floor=(--watch "plugin=$FLOOR_PID" --watch "bao=$BAO_PID")
   local watch_host=(--watch "bao=$BAO_PID")
@@ -445,6 +446,7 @@ workload verify ours floor totp
 workload delete ours floor kv totp
 
 [[ "$(one_plugin_pid)" == "$PLUGIN_PID" ]] || { log "the plugin process changed during the run"; exit 1; }
+[[ "$(one_plugin_pid "$FLOOR_PLUGIN")" == "$FLOOR_PID" ]] || { log "the floor plugin process changed during the run"; exit 1; }
 meta rss "$(grep -E '^(VmHWM|VmRSS)' "/proc/$PLUGIN_PID/status" | tr -s ' \t' ' ' | paste -sd' ')"
 meta rss_split "$(awk '/^Rss/ {r=$2} /^Anonymous/ {a=$2} END {printf "anonymous %d kB, file-backed (binary, libc) %d kB", a, r - a}' "/proc/$PLUGIN_PID/smaps_rollup")"
 meta bao_rss "$(grep -E '^(VmHWM)' "/proc/$BAO_PID/status" | tr -s ' \t' ' ')"

@@ -57,6 +57,8 @@ pub async fn run(parent: u32) -> anyhow::Result<()> {
 }
 
 /// Writes the handshake line: the only thing this process ever writes to stdout.
+/// Public for the bench's floor plugin (`bench/null_plugin.rs`).
+#[doc(hidden)]
 #[allow(clippy::print_stdout)]
 pub fn announce(line: &str) -> std::io::Result<()> {
     let mut stdout = std::io::stdout().lock();
