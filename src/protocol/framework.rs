@@ -78,7 +78,8 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub type Handler<B> = for<'a> fn(&'a B, &'a Request) -> BoxFuture<'a, Result<Response, Error>>;
 
 /// Answers the host's existence check: whether the object at the path
-/// exists, which decides between the `create` and `update` operations.
+/// exists, which decides between the `create` and `update` operations. It
+/// sees the path, its captures and the request id, never the body.
 pub type ExistenceCheck<B> = for<'a> fn(&'a B, &'a Request) -> BoxFuture<'a, Result<bool, Error>>;
 
 /// One operation a path serves, with its handler.

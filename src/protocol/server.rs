@@ -209,16 +209,11 @@ impl<B: LogicalBackend> backend_server::Backend for BackendServer<B> {
             .into_inner()
             .request
             .ok_or_else(|| Status::invalid_argument("no request"))?;
-        // The check depends on the path, never on the body: a body the plugin
-        // cannot decode is answered by HandleRequest, not failed here (the
-        // host would turn that into a 500).
-        let (operation, path, id) = (
-            Operation::parse(&request.operation),
-            request.path.clone(),
-            request.id.clone(),
-        );
-        let mut request = Request::from_proto(request)
-            .unwrap_or_else(|_| Request::new(operation, path).with_id(id));
+        // The check depends on the path, never on the body, so the body is
+        // not decoded here: HandleRequest decodes it (and answers one it
+        // cannot), where a failure here would become the host's 500.
+        let mut request =
+            Request::new(Operation::parse(&request.operation), request.path).with_id(request.id);
         let Some((check, captures)) = self
             .router
             .route(&request.path)
