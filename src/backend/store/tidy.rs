@@ -134,6 +134,13 @@ impl<T: Ord> Listed<T> {
         }
     }
 
+    /// Marks the item at position `at` of the sorted list taken.
+    fn take_at(&mut self, at: usize) {
+        if let Some(taken) = self.taken.get_mut(at) {
+            *taken = true;
+        }
+    }
+
     fn is_taken(&self, item: &T) -> bool {
         self.items
             .binary_search(item)
@@ -241,7 +248,7 @@ impl Grants {
                 report.index_keys_repaired += u64::from(!indexed);
                 report.accessor_records_repaired += u64::from(!accessible);
             }
-            grants.take(&grant);
+            grants.take_at(at);
         }
         for key in lookups.dangling_index_keys() {
             self.storage.delete(&key).await?;
