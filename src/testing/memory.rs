@@ -2,9 +2,10 @@
 //! stores through the host.
 
 use std::collections::BTreeMap;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
+use tokio::sync::{Notify, Semaphore};
 
 use crate::protocol::{Storage, StorageError};
 
@@ -21,6 +22,53 @@ pub struct MemStorage {
     writes: Mutex<usize>,
     /// Reads (gets and lists) done since creation.
     reads: Mutex<usize>,
+    /// The next call to hold, if any (see [`MemStorage::hold_next`]).
+    hold: Mutex<Option<(HeldCall, String, Arc<Held>)>>,
+}
+
+/// Which call [`MemStorage::hold_next`] holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeldCall {
+    /// Answered with the value as it was when the call came.
+    Get,
+    /// Written when released.
+    Put,
+}
+
+/// A storage call held until the test releases it, as a slow host would:
+/// to let another request run in between.
+#[derive(Debug)]
+pub struct Held {
+    reached: Notify,
+    released: Semaphore,
+}
+
+impl Default for Held {
+    fn default() -> Self {
+        Self {
+            reached: Notify::new(),
+            released: Semaphore::new(0),
+        }
+    }
+}
+
+impl Held {
+    /// Waits until the call has come and is held.
+    pub async fn reached(&self) {
+        self.reached.notified().await;
+    }
+
+    /// Lets the call finish.
+    pub fn release(&self) {
+        self.released.add_permits(1);
+    }
+
+    async fn hold(&self) {
+        self.reached.notify_one();
+        if let Ok(permit) = self.released.acquire().await {
+            permit.forget();
+        }
+    }
 }
 
 impl MemStorage {
@@ -41,6 +89,26 @@ impl MemStorage {
     /// Writes (puts and deletes) done so far.
     pub fn writes(&self) -> usize {
         *unpoisoned(&self.writes)
+    }
+
+    /// Holds the next `call` of a key under `prefix` until the returned
+    /// [`Held`] is released.
+    pub fn hold_next(&self, call: HeldCall, prefix: &str) -> Arc<Held> {
+        let held = Arc::new(Held::default());
+        *unpoisoned(&self.hold) = Some((call, prefix.to_owned(), held.clone()));
+        held
+    }
+
+    /// The hold for this call, taken, if it is the one to hold.
+    fn held(&self, call: HeldCall, key: &str) -> Option<Arc<Held>> {
+        let mut hold = unpoisoned(&self.hold);
+        let matches = hold
+            .as_ref()
+            .is_some_and(|(c, prefix, _)| *c == call && key.starts_with(prefix.as_str()));
+        if !matches {
+            return None;
+        }
+        hold.take().map(|(_, _, held)| held)
     }
 
     /// Reads (gets, lists and pages) done so far.
@@ -92,10 +160,17 @@ impl MemStorage {
 #[async_trait]
 impl Storage for MemStorage {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
-        self.read(|e| e.get(key).cloned())
+        let value = self.read(|e| e.get(key).cloned());
+        if let Some(held) = self.held(HeldCall::Get, key) {
+            held.hold().await;
+        }
+        value
     }
 
     async fn put(&self, key: &str, value: Vec<u8>) -> Result<(), StorageError> {
+        if let Some(held) = self.held(HeldCall::Put, key) {
+            held.hold().await;
+        }
         self.write(|e| {
             e.insert(key.to_owned(), value);
         })

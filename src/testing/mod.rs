@@ -12,7 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 pub use host_cert::HostCert;
-pub use memory::MemStorage;
+pub use memory::{Held, HeldCall, MemStorage};
 
 use crate::backend::RatlsBackend;
 use crate::domain::Clock;

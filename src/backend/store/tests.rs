@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use super::migrate::{MigrationReport, has_v1_data, migrate};
 use super::tidy::TidyReport;
 use super::*;
-use crate::testing::MemStorage;
+use crate::testing::{HeldCall, MemStorage};
 
 const NOW: i64 = 1_000;
 
@@ -174,41 +174,13 @@ async fn tidy_removes_what_is_dead_and_repairs_what_is_missing() {
     assert_eq!(store.tidy(300).await.unwrap(), TidyReport::default());
 }
 
-/// Storage whose puts of entries wait for a permit, so a test can hold an
-/// insert between its lookups landing and its entry landing.
-struct SlowEntryPuts {
-    inner: Arc<MemStorage>,
-    permits: tokio::sync::Semaphore,
-}
-
-#[async_trait::async_trait]
-impl Storage for SlowEntryPuts {
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
-        self.inner.get(key).await
-    }
-    async fn put(&self, key: &str, value: Vec<u8>) -> Result<(), StorageError> {
-        if key.starts_with(GRANT_PREFIX) {
-            self.permits.acquire().await.unwrap().forget();
-        }
-        self.inner.put(key, value).await
-    }
-    async fn delete(&self, key: &str) -> Result<(), StorageError> {
-        self.inner.delete(key).await
-    }
-    async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
-        self.inner.list(prefix).await
-    }
-}
-
 #[tokio::test]
 async fn tidy_never_takes_the_lookups_of_an_insert_in_flight_for_dangling() {
     let memory = Arc::new(MemStorage::new());
-    let storage = Arc::new(SlowEntryPuts {
-        inner: memory.clone(),
-        permits: tokio::sync::Semaphore::new(0),
-    });
-    let store = Grants::new(storage.clone(), key());
+    let store = Grants::new(memory.clone(), key());
     let e = entry("p", 1_000);
+    // The insert's entry put waits until released.
+    let held = memory.hold_next(HeldCall::Put, GRANT_PREFIX);
 
     let insert = tokio::spawn({
         let (store, e) = (store.clone(), e.clone());
@@ -227,11 +199,30 @@ async fn tidy_never_takes_the_lookups_of_an_insert_in_flight_for_dangling() {
         tokio::task::yield_now().await;
     }
     assert!(!tidy.is_finished(), "tidy listed during an insert");
-    storage.permits.add_permits(1);
+    held.release();
     insert.await.unwrap().unwrap();
     assert_eq!(tidy.await.unwrap().unwrap(), TidyReport::default());
     assert_eq!(store.by_accessor(&e.accessor).await.unwrap(), Some(e));
     assert_eq!(memory.keys().len(), 3);
+}
+
+/// Storage that cannot page its lists, as HashiCorp Vault's.
+struct NoPaging(Arc<MemStorage>);
+
+#[async_trait::async_trait]
+impl Storage for NoPaging {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        self.0.get(key).await
+    }
+    async fn put(&self, key: &str, value: Vec<u8>) -> Result<(), StorageError> {
+        self.0.put(key, value).await
+    }
+    async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        self.0.delete(key).await
+    }
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        self.0.list(prefix).await
+    }
 }
 
 #[tokio::test]
@@ -248,13 +239,7 @@ async fn listing_in_pages_sees_every_name_once_with_or_without_host_paging() {
     assert_eq!(all.len(), 8);
     // MemStorage pages, as OpenBao does; the wrapper does not, as Vault.
     let paging = grants(&memory);
-    let not_paging = Grants::new(
-        Arc::new(SlowEntryPuts {
-            inner: memory.clone(),
-            permits: tokio::sync::Semaphore::new(0),
-        }),
-        key(),
-    );
+    let not_paging = Grants::new(Arc::new(NoPaging(memory.clone())), key());
     for (store, sizes) in [(paging, vec![2, 2, 2, 2, 0]), (not_paging, vec![8])] {
         let mut pages = Vec::new();
         store

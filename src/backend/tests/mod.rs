@@ -25,7 +25,9 @@ use crate::protocol::server::dispatch;
 use crate::protocol::{
     Error, LogicalBackend as _, Operation, ReplicationState, Request, Response, Router, Storage,
 };
-use crate::testing::{self, MAX_LEASE_TTL, ManualClock, MemStorage, NOW, StaticSystemView};
+use crate::testing::{
+    self, HeldCall, MAX_LEASE_TTL, ManualClock, MemStorage, NOW, StaticSystemView,
+};
 
 /// The fixture's max lease TTL in seconds.
 const MAX_TTL: i64 = MAX_LEASE_TTL.as_secs() as i64;

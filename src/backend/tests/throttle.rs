@@ -383,40 +383,6 @@ async fn a_known_lockout_does_not_wait_for_the_policy_lock() {
     locked_body(&response, 900);
 }
 
-/// Storage whose next read of an attempt record stalls until released.
-struct StallingStorage {
-    inner: Arc<MemStorage>,
-    armed: std::sync::atomic::AtomicBool,
-    reached: tokio::sync::Notify,
-    release: tokio::sync::Semaphore,
-}
-
-#[async_trait::async_trait]
-impl Storage for StallingStorage {
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, crate::protocol::StorageError> {
-        let value = self.inner.get(key).await;
-        if key.starts_with("attempts/")
-            && self.armed.swap(false, std::sync::atomic::Ordering::SeqCst)
-        {
-            self.reached.notify_one();
-            self.release.acquire().await.unwrap().forget();
-        }
-        value
-    }
-
-    async fn put(&self, key: &str, value: Vec<u8>) -> Result<(), crate::protocol::StorageError> {
-        self.inner.put(key, value).await
-    }
-
-    async fn delete(&self, key: &str) -> Result<(), crate::protocol::StorageError> {
-        self.inner.delete(key).await
-    }
-
-    async fn list(&self, prefix: &str) -> Result<Vec<String>, crate::protocol::StorageError> {
-        self.inner.list(prefix).await
-    }
-}
-
 /// A verify naming an accessor under another policy than the entry's holds
 /// another lock than the operator's clear of that entry's lockout, so the
 /// two can interleave: a record read before the clear must not be
@@ -436,14 +402,9 @@ async fn a_lockout_read_before_a_clear_is_not_remembered_after_it() {
             )
             .await;
     }
-    // Another process on the same data, whose next attempt-record read stalls.
-    let stalling = Arc::new(StallingStorage {
-        inner: first.storage.clone(),
-        armed: false.into(),
-        reached: tokio::sync::Notify::new(),
-        release: tokio::sync::Semaphore::new(0),
-    });
-    let (backend, _clock) = testing::backend_over(stalling.clone(), StaticSystemView::writable());
+    // Another process on the same data.
+    let (backend, _clock) =
+        testing::backend_over(first.storage.clone(), StaticSystemView::writable());
     let backend = Arc::new(backend);
     let router = Arc::new(Router::new(INFO.paths).unwrap());
     let call = |operation: Operation, path: String, body: Value| {
@@ -465,16 +426,15 @@ async fn a_lockout_read_before_a_clear_is_not_remembered_after_it() {
     };
     // The layout is ready before the race.
     call(Operation::List, "totp/".into(), Value::Null).await;
-    stalling
-        .armed
-        .store(true, std::sync::atomic::Ordering::SeqCst);
-    // Verify with policy x (lock "x") reads the locked record, then stalls.
+    // Verify with policy x (lock "x") reads the locked record, then its
+    // answer is held.
+    let held = first.storage.hold_next(HeldCall::Get, "attempts/");
     let verify = tokio::spawn(call(
         Operation::Update,
         "totp/verify".into(),
         json!({"policy": "x", "code": "000000", "accessor": accessor}),
     ));
-    stalling.reached.notified().await;
+    held.reached().await;
     // The operator clears the entry's lockout meanwhile (lock "y").
     let cleared = call(
         Operation::Delete,
@@ -483,7 +443,7 @@ async fn a_lockout_read_before_a_clear_is_not_remembered_after_it() {
     )
     .await;
     assert_eq!(Value::Object(cleared.data), json!({"deleted": true}));
-    stalling.release.add_permits(1);
+    held.release();
     let refused = verify.await.unwrap();
     assert_eq!(
         refused.raw_status(),
