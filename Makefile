@@ -34,29 +34,48 @@ $(VENV_STAMP): requirements-test.txt
 
 bao: $(VENV_STAMP)
 
-# The previous release, built once from git history (cached under target/),
-# for the upgrade test: what operators run before they upgrade.
-PREV_VERSION := v0.1.0
-PREV_COMMIT := 8747a88
-PREV_DIR := target/prev-$(PREV_VERSION)
+# Two earlier releases, built once from git history (cached under target/prev/),
+# for the upgrade tests: what operators run before they upgrade. The previous
+# release, v0.2.2 (storage layout v2), and the first, v0.1.0 (layout v1).
+PREV_VERSION := v0.2.2
+PREV_COMMIT := d1ea46b
+V010_VERSION := v0.1.0
+V010_COMMIT := 8747a88
+PREV_DIR := target/prev
+# One target dir for both builds, so that their dependencies compile once.
+PREV_TARGET := $(PREV_DIR)/target
 PREV_BIN := $(PREV_DIR)/$(PLUGIN)-$(PREV_VERSION)
+V010_BIN := $(PREV_DIR)/$(PLUGIN)-$(V010_VERSION)
 
-# Every test run by make needs OpenBao and the previous release: a missing
+# Every test run by make needs OpenBao and both earlier releases: a missing
 # one fails instead of skipping.
-E2E_ENV := RATLS_REQUIRE_BAO=1 RATLS_PREV_PLUGIN_BIN=$(abspath $(PREV_BIN)) $(TEST_ENV)
+E2E_ENV := RATLS_REQUIRE_BAO=1 RATLS_PREV_PLUGIN_BIN=$(abspath $(PREV_BIN)) \
+  RATLS_V010_PLUGIN_BIN=$(abspath $(V010_BIN)) $(TEST_ENV)
+
+# $(call old_release,<commit>,<version>,<binary>): the sources of <commit>
+# in their own dir, built in the shared target dir; the binary is copied out
+# at once, since the other release's build writes the same path there.
+define old_release
+rm -rf $(PREV_DIR)/src-$(2) && mkdir -p $(PREV_DIR)/src-$(2)
+git archive $(1) | tar -x -C $(PREV_DIR)/src-$(2)
+cd $(PREV_DIR)/src-$(2) && CARGO_TARGET_DIR=$(abspath $(PREV_TARGET)) cargo build --locked --bin $(PLUGIN)
+cp $(PREV_TARGET)/debug/$(PLUGIN) $(3)
+endef
+
+$(V010_BIN):
+	$(call old_release,$(V010_COMMIT),$(V010_VERSION),$@)
+
+# After v0.1.0's build (order only): the two share the target dir, one at a
+# time, also under `make -j`.
+$(PREV_BIN): | $(V010_BIN)
+	$(call old_release,$(PREV_COMMIT),$(PREV_VERSION),$@)
+
+prev-release: $(PREV_BIN) $(V010_BIN)
 
 # Unit, in-process gRPC, process and end-to-end tests (against a real `bao server`),
 # the trust suite and the crash, restart and HA cluster tests, then `make test-ha`'s
 # heavy resource run (10,000 creates).
-$(PREV_BIN):
-	rm -rf $(PREV_DIR)/src && mkdir -p $(PREV_DIR)/src
-	git archive $(PREV_COMMIT) | tar -x -C $(PREV_DIR)/src
-	cd $(PREV_DIR)/src && CARGO_TARGET_DIR=$(abspath $(PREV_DIR)/target) cargo build --locked --bin $(PLUGIN)
-	cp $(PREV_DIR)/target/debug/$(PLUGIN) $@
-
-prev-release: $(PREV_BIN)
-
-test: release $(PREV_BIN) $(VENV_STAMP)
+test: release $(PREV_BIN) $(V010_BIN) $(VENV_STAMP)
 	$(E2E_ENV) cargo test --locked -- --test-threads=4
 	$(MAKE) --no-print-directory test-heavy
 
@@ -69,7 +88,7 @@ test-heavy: release $(VENV_STAMP)
 	RATLS_HEAVY=1 $(E2E_ENV) cargo test --locked --test e2e_trust resources -- --nocapture
 
 # Crash safety under load, restart durability and a 3-node Raft cluster.
-test-ha: release $(PREV_BIN) $(VENV_STAMP)
+test-ha: release $(PREV_BIN) $(V010_BIN) $(VENV_STAMP)
 	$(E2E_ENV) cargo test --locked --test e2e_cluster -- --nocapture
 	$(MAKE) --no-print-directory test-heavy
 

@@ -2,14 +2,17 @@
 //! `pb.Request`s (operations real and junk, paths from a grammar of plausible
 //! and junk segments, `data` as arbitrary JSON and arbitrary text) go through
 //! `Request::from_proto` and `dispatch` on a `RatlsBackend` over `MemStorage`
-//! seeded with a live, an expired and a replay-protected entry.
+//! seeded in storage layout v3 with a live entry made by this version, and an
+//! expired and a replay-protected entry migrated from v0.2.x (with their
+//! accessor records).
 //!
 //! Checked for every case: no panic; decoding fails only as `InvalidRequest`;
 //! results are `Ok` or a protocol error (never `Internal` with healthy
 //! storage); every raw answer is the documented `{statusCode, message,
 //! errors}` body with `statusCode` equal to the HTTP status; a refused
 //! request writes nothing; storage changes only as the operation allows
-//! (a create adds exactly its entry and index key, a delete or redeem
+//! (a create adds exactly its entry, under the accessor its uuid derives,
+//! and its index key, a delete or redeem
 //! removes only its entry's keys, a verify writes only a replay record, a
 //! tidy removes only the expired entry); answers stay bounded in size.
 //!
@@ -26,8 +29,8 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 use serde_json::{Map, Value, json};
 use vault_plugin_auth_ratls::backend::{INFO, RatlsBackend};
+use vault_plugin_auth_ratls::domain::EntryId;
 use vault_plugin_auth_ratls::domain::code::{PERIOD, current_code};
-use vault_plugin_auth_ratls::domain::{EntryId, MountKey};
 use vault_plugin_auth_ratls::pb::backend as pb;
 use vault_plugin_auth_ratls::protocol::server::dispatch;
 use vault_plugin_auth_ratls::protocol::{
@@ -35,20 +38,25 @@ use vault_plugin_auth_ratls::protocol::{
 };
 use vault_plugin_auth_ratls::testing::{self, MAX_LEASE_TTL, MemStorage, NOW, StaticSystemView};
 
+mod oracle;
+
 /// The fixture's max lease TTL in seconds.
 const MAX_TTL: i64 = MAX_LEASE_TTL.as_secs() as i64;
 
 /// Cases per property in `make test` (debug build) when `PROPTEST_CASES` is unset.
 const FUZZ_DEFAULT_CASES: u32 = 1_500;
-/// A live entry of policy `fuzz-live`, and its accessor.
+/// A live entry of policy `fuzz-live`, made by this version, and its
+/// accessor (derived from the uuid with [`KEY`]; `seeded` checks it).
 const LIVE: &str = "5c0f9684-9291-40a3-92b9-73456a93357c";
-const LIVE_ACCESSOR: &str = "9a1c3e5f-7b2d-4c6e-8f0a-1b3d5f7a9c2e";
+const LIVE_ACCESSOR: &str = "5923ec4e-02ca-47a6-ab7f-60eb2038ff27";
 const LIVE_POLICY: &str = "fuzz-live";
-/// An entry that expired 5 s before `NOW` (tidy removes it).
+/// An entry migrated from v0.2.x that expired 5 s before `NOW` (tidy
+/// removes it).
 const EXPIRED: &str = "0e9b3f4c-3f1e-4f7a-8d2b-6a1c9e2f4b10";
 const EXPIRED_ACCESSOR: &str = "2b4d6f8a-1c3e-4a5b-9d7f-0e2c4a6b8d1f";
 const EXPIRED_POLICY: &str = "fuzz-old";
-/// A live entry whose current step was already accepted by verify.
+/// A live entry migrated from v0.2.x whose current step was already
+/// accepted by verify.
 const USED: &str = "f47ac10b-58cc-4372-a567-0e02b2c3d479";
 const USED_ACCESSOR: &str = "7e9f1a3b-5c7d-4e9f-a1b3-c5d7e9f1a3b5";
 const USED_POLICY: &str = "fuzz-used";
@@ -56,10 +64,6 @@ const USED_POLICY: &str = "fuzz-used";
 const KEY: [u8; 32] = [9; 32];
 /// No answer may exceed this plus twice the request's size.
 const ANSWER_BOUND: usize = 128 * 1024;
-
-fn hex(text: &str) -> String {
-    text.bytes().map(|b| format!("{b:02x}")).collect()
-}
 
 fn live_code() -> String {
     current_code(&EntryId::parse(LIVE).unwrap(), NOW).code
@@ -69,52 +73,60 @@ fn used_code() -> String {
     current_code(&EntryId::parse(USED).unwrap(), NOW).code
 }
 
-fn mount_key() -> MountKey {
-    MountKey::from_bytes(&KEY).unwrap()
+fn names() -> oracle::Names {
+    oracle::Names::new(KEY)
 }
 
-/// Storage keys of the entry with uuid `id` in layout v2 (replay record
-/// included), given its accessor and policy.
+/// Storage keys of the entry with uuid `id` in layout v3 (replay record
+/// included), given its accessor and policy, in storage order: the
+/// accessor record (only for an accessor not derived from the uuid: an
+/// entry migrated from v0.2.x), the entry, its index key, its replay record.
 fn entry_keys(id: &str, accessor: &str, policy: &str) -> Vec<String> {
-    let (grant, sealed) = mount_key().seal(&EntryId::parse(id).unwrap());
-    vec![
-        format!("accessor/{accessor}"),
-        format!("by-policy/{}/{grant}.{sealed}", hex(policy)),
-        format!("grant/{grant}"),
-        format!("replay/{grant}"),
-    ]
+    let names = names();
+    let mut keys = Vec::new();
+    if accessor != names.accessor(id) {
+        keys.push(names.accessor_of_key(id));
+    }
+    keys.extend([
+        oracle::entry_key(accessor),
+        names.index_key(policy, id),
+        names.last_step_key(id),
+    ]);
+    keys
 }
 
-/// The seeded storage in layout v2: the mount key and layout record, three
-/// entries with their accessor records and index keys, and a replay record
-/// for `USED` at the current step.
+/// The seeded storage in layout v3: the mount key and layout record, three
+/// entries with their index keys (and, for the two migrated ones, accessor
+/// records), and a replay record for `USED` at the current step.
 fn seeded() -> BTreeMap<String, Vec<u8>> {
+    assert_eq!(names().accessor(LIVE), LIVE_ACCESSOR);
     let mut keys = BTreeMap::new();
     let key = base64::engine::general_purpose::STANDARD.encode(KEY);
     keys.insert(
         "meta/key".into(),
         json!({"key": key}).to_string().into_bytes(),
     );
-    keys.insert("meta/layout".into(), br#"{"version":2}"#.to_vec());
+    keys.insert("meta/layout".into(), oracle::LAYOUT_V3.as_bytes().to_vec());
     for (id, accessor, policy, expiration) in [
         (LIVE, LIVE_ACCESSOR, LIVE_POLICY, NOW + 600),
         (EXPIRED, EXPIRED_ACCESSOR, EXPIRED_POLICY, NOW - 5),
         (USED, USED_ACCESSOR, USED_POLICY, NOW + 600),
     ] {
-        let [accessor_key, index_key, grant_key, _] =
-            <[String; 4]>::try_from(entry_keys(id, accessor, policy)).unwrap();
         let entry = json!({"uuid": id, "accessor": accessor, "created": NOW - 60, "expiration": expiration, "policy": policy});
-        keys.insert(grant_key.clone(), entry.to_string().into_bytes());
-        let grant = grant_key.strip_prefix("grant/").unwrap();
-        keys.insert(
-            accessor_key,
-            json!({"grant": grant}).to_string().into_bytes(),
-        );
-        keys.insert(index_key, Vec::new());
+        keys.insert(oracle::entry_key(accessor), entry.to_string().into_bytes());
+        keys.insert(names().index_key(policy, id), Vec::new());
+        if accessor != LIVE_ACCESSOR {
+            keys.insert(
+                names().accessor_of_key(id),
+                json!({"accessor": accessor}).to_string().into_bytes(),
+            );
+        }
     }
     let step = u64::try_from(NOW).unwrap() / PERIOD;
-    let replay = entry_keys(USED, USED_ACCESSOR, USED_POLICY).pop().unwrap();
-    keys.insert(replay, json!({"last_step": step}).to_string().into_bytes());
+    keys.insert(
+        names().last_step_key(USED),
+        json!({"last_step": step}).to_string().into_bytes(),
+    );
     keys
 }
 
@@ -158,23 +170,30 @@ enum Outcome {
     NoResponse,
 }
 
-/// The keys in `keys` of the entry whose uuid is `id`, if it is stored.
+/// The keys in `keys` of the entry whose uuid is `id`, if it is stored:
+/// at the accessor its uuid derives, or at the one its accessor record
+/// names.
 fn uuid_keys(id: &str, keys: &BTreeMap<String, Vec<u8>>) -> Vec<String> {
-    let Ok(parsed) = EntryId::parse(id) else {
+    if EntryId::parse(id).is_err() {
         return Vec::new();
+    }
+    let names = names();
+    let accessor = match keys.get(&names.accessor_of_key(id)) {
+        None => names.accessor(id),
+        Some(record) => match serde_json::from_slice::<Value>(record) {
+            Ok(record) => record["accessor"].as_str().unwrap_or_default().to_owned(),
+            Err(_) => return Vec::new(),
+        },
     };
-    let grant = mount_key().grant_id(&parsed);
     let Some(entry) = keys
-        .get(&format!("grant/{grant}"))
+        .get(&oracle::entry_key(&accessor))
         .and_then(|v| serde_json::from_slice::<Value>(v).ok())
+        .filter(|entry| entry["uuid"] == id)
     else {
         return Vec::new();
     };
-    let (accessor, policy) = (
-        entry["accessor"].as_str().unwrap_or_default(),
-        entry["policy"].as_str().unwrap_or_default(),
-    );
-    entry_keys(id, accessor, policy)
+    let policy = entry["policy"].as_str().unwrap_or_default();
+    entry_keys(id, &accessor, policy)
         .into_iter()
         .filter(|k| keys.contains_key(k))
         .collect()
@@ -182,10 +201,8 @@ fn uuid_keys(id: &str, keys: &BTreeMap<String, Vec<u8>>) -> Vec<String> {
 
 /// The uuid of the stored entry with this accessor.
 fn uuid_of_accessor(accessor: &str, keys: &BTreeMap<String, Vec<u8>>) -> Option<String> {
-    keys.iter()
-        .filter(|(k, _)| k.starts_with("grant/"))
-        .filter_map(|(_, v)| serde_json::from_slice::<Value>(v).ok())
-        .find(|e| e["accessor"] == accessor)
+    keys.get(&oracle::entry_key(accessor))
+        .and_then(|v| serde_json::from_slice::<Value>(v).ok())
         .and_then(|e| e["uuid"].as_str().map(str::to_owned))
 }
 
@@ -386,12 +403,15 @@ async fn check_case(
             let accessor = answer["accessor"].as_str().unwrap_or_default();
             let policy = answer["policy"].as_str().unwrap_or_default();
             let added: Vec<&String> = after.keys().filter(|k| !before.contains_key(*k)).collect();
+            if accessor != names().accessor(id) {
+                return fail(format!("create answered accessor {accessor} for {id}"));
+            }
             let mut expected = entry_keys(id, accessor, policy);
             expected.pop(); // no replay record yet
-            if added != expected.iter().collect::<Vec<_>>() || after.len() != before.len() + 3 {
+            if added != expected.iter().collect::<Vec<_>>() || after.len() != before.len() + 2 {
                 return fail(format!("create wrote {added:?}, expected {expected:?}"));
             }
-            let stored: Value = serde_json::from_slice(&after[&expected[2]]).unwrap();
+            let stored: Value = serde_json::from_slice(&after[&expected[0]]).unwrap();
             let mut shown = answer.clone();
             shown.as_object_mut().unwrap().remove("otpauth_url");
             if stored != shown {
@@ -405,8 +425,9 @@ async fn check_case(
         }
         "ratls-delete-totp" => {
             let id = path.strip_prefix("totp/").unwrap_or_default();
-            check_transition("delete", &before, &after, &uuid_keys(id, &before))?;
-            if !uuid_keys(id, &after).is_empty() {
+            let removed = uuid_keys(id, &before);
+            check_transition("delete", &before, &after, &removed)?;
+            if removed.iter().any(|k| after.contains_key(k)) || !uuid_keys(id, &after).is_empty() {
                 return fail(format!("delete left keys of {id}"));
             }
             "delete"
@@ -417,7 +438,9 @@ async fn check_case(
                 .map(|id| uuid_keys(&id, &before))
                 .unwrap_or_default();
             check_transition("delete", &before, &after, &removed)?;
-            if uuid_of_accessor(accessor, &after).is_some() {
+            if removed.iter().any(|k| after.contains_key(k))
+                || uuid_of_accessor(accessor, &after).is_some()
+            {
                 return fail(format!("delete left the entry of {accessor}"));
             }
             "delete by accessor"
@@ -486,7 +509,7 @@ async fn check_case(
                     .map(|(k, _)| k)
                     .collect();
                 if changed.len() != 1
-                    || !changed[0].starts_with("replay/")
+                    || !changed[0].starts_with("last-step/")
                     || after.len() > before.len() + 1
                 {
                     return fail(format!("verify wrote {changed:?}"));
@@ -553,7 +576,7 @@ fn check_transition(
     for (key, value) in after {
         match before.get(key) {
             Some(old) if old == value => {}
-            _ if what == "verify" && key.starts_with("replay/") => {}
+            _ if what == "verify" && key.starts_with("last-step/") => {}
             _ if what == "config" && key == "meta/throttle" => {}
             _ => return fail(format!("{what} wrote {key}")),
         }
@@ -1111,6 +1134,50 @@ fn seed_pass() {
             format!("totp/{LIVE}"),
             String::new(),
             Outcome::Ok("delete"),
+        ),
+        // The migrated entry: found by uuid through its accessor record,
+        // and by its own accessor; removed with that record.
+        (
+            "read",
+            format!("totp/{USED}"),
+            String::new(),
+            Outcome::Ok("read"),
+        ),
+        (
+            "read",
+            format!("totp/accessor/{USED_ACCESSOR}"),
+            String::new(),
+            Outcome::Ok("read by accessor"),
+        ),
+        (
+            "update",
+            "totp/lookup".into(),
+            json!({"uuid": USED}).to_string(),
+            Outcome::Ok("lookup"),
+        ),
+        (
+            "update",
+            "totp/redeem".into(),
+            json!({"uuid": USED, "policy": USED_POLICY}).to_string(),
+            Outcome::Ok("redeem valid"),
+        ),
+        (
+            "delete",
+            format!("totp/{USED}"),
+            String::new(),
+            Outcome::Ok("delete"),
+        ),
+        (
+            "delete",
+            format!("totp/accessor/{USED_ACCESSOR}"),
+            String::new(),
+            Outcome::Ok("delete by accessor"),
+        ),
+        (
+            "delete",
+            format!("totp/accessor/{LIVE_ACCESSOR}"),
+            String::new(),
+            Outcome::Ok("delete by accessor"),
         ),
         ("delete", "totp".into(), String::new(), Outcome::Raw(400)),
         ("delete", "totp/".into(), String::new(), Outcome::Raw(400)),

@@ -3,6 +3,7 @@
 //! protocol path except process launch.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
+mod oracle;
 mod support;
 
 use std::sync::Arc;
@@ -138,6 +139,13 @@ fn data(reply: &pb::HandleRequestReply) -> Value {
     serde_json::from_str(&reply.response.as_ref().expect("a response").data).unwrap()
 }
 
+/// The storage names of the mount, from its key record (the oracle of
+/// layout v3, independent of the plugin's code).
+fn names(plugin: &Plugin) -> oracle::Names {
+    let entries = plugin.broker.state.entries.lock().unwrap();
+    oracle::Names::from_record(std::str::from_utf8(&entries["meta/key"]).unwrap())
+}
+
 /// A raw response's status and decoded JSON body.
 fn raw(reply: &pb::HandleRequestReply) -> (u64, Value) {
     use base64::Engine as _;
@@ -169,10 +177,10 @@ async fn mount_lifecycle_create_and_delete() {
         paths.seal_wrap_storage,
         [
             "meta/",
-            "grant/",
-            "accessor/",
-            "by-policy/",
-            "replay/",
+            "entry/",
+            "accessor-of/",
+            "index/",
+            "last-step/",
             "attempts/"
         ]
     );
@@ -220,6 +228,10 @@ async fn mount_lifecycle_create_and_delete() {
         .into_inner();
     assert_eq!(init.err, None);
     assert_eq!(plugin.broker.state.keys(), ["meta/key", "meta/layout"]);
+    assert_eq!(
+        plugin.broker.state.entries.lock().unwrap()["meta/layout"],
+        oracle::LAYOUT_V3.as_bytes()
+    );
     let entry_keys = || {
         let mut keys = plugin.broker.state.keys();
         keys.retain(|k| !k.starts_with("meta/"));
@@ -229,6 +241,7 @@ async fn mount_lifecycle_create_and_delete() {
     let expiration = now() + 600;
     let body =
         json!({"policy": "text", "expiration": expiration.to_string(), "created": 0}).to_string();
+    let calls_before = calls().len();
     let reply = plugin.request("create", "totp", &body).await;
     let response = reply.response.as_ref().unwrap();
     assert_eq!(
@@ -248,11 +261,19 @@ async fn mount_lifecycle_create_and_delete() {
     assert!((entry["created"].as_i64().unwrap() - now()).abs() <= 2);
     let accessor = entry["accessor"].as_str().unwrap().to_owned();
     // The create (same request id as the check) used the answer asked for
-    // by the check: three puts, no second max lease TTL call.
+    // by the check: two puts, no second max lease TTL call.
     let create_calls = calls();
     assert_eq!(
-        create_calls[create_calls.len() - 3..],
-        ["put", "put", "put"],
+        create_calls[calls_before..]
+            .iter()
+            .filter(|c| *c == "put")
+            .count(),
+        2,
+        "{create_calls:?}"
+    );
+    assert_eq!(
+        create_calls[create_calls.len() - 2..],
+        ["put", "put"],
         "{create_calls:?}"
     );
     assert_eq!(
@@ -263,18 +284,22 @@ async fn mount_lifecycle_create_and_delete() {
         1,
         "{create_calls:?}"
     );
+    // Exactly the entry, under the accessor its uuid derives, and its index
+    // key: no accessor record.
+    let names = names(&plugin);
+    assert_eq!(accessor, names.accessor(&uuid));
     let keys = entry_keys();
-    assert_eq!(keys.len(), 3, "{keys:?}");
-    assert_eq!(keys[0], format!("accessor/{accessor}"));
-    assert!(keys[1].starts_with("by-policy/74657874/"));
-    assert!(keys[2].starts_with("grant/"));
+    assert_eq!(keys, names.new_entry_keys("text", &uuid), "{keys:?}");
+    assert_eq!(keys[0], format!("entry/{accessor}"));
+    assert!(keys[1].starts_with("index/74657874/"));
     assert!(
         keys.iter().all(|k| !k.contains(&uuid)),
         "no key holds the uuid"
     );
     let stored: Value =
-        serde_json::from_slice(&plugin.broker.state.entries.lock().unwrap()[&keys[2]]).unwrap();
+        serde_json::from_slice(&plugin.broker.state.entries.lock().unwrap()[&keys[0]]).unwrap();
     assert_eq!(stored, entry);
+    assert_eq!(plugin.broker.state.entries.lock().unwrap()[&keys[1]], b"");
 
     for _ in 0..2 {
         let reply = plugin
@@ -435,10 +460,10 @@ async fn rollback_tidies_where_the_mount_is_local_or_the_node_may_write() {
         *plugin.broker.state.local_mount.lock().unwrap() = local;
         let reply = plugin.request("rollback", "", "null").await;
         assert_eq!((reply.err, reply.response), (None, None), "{name}");
-        // Tidy is the only work that lists `grant/`.
+        // Tidy is the only work here that lists `entry/`.
         let listed = plugin.broker.state.listed.lock().unwrap().clone();
         assert_eq!(
-            listed.contains(&"grant/".to_owned()),
+            listed.contains(&"entry/".to_owned()),
             tidies,
             "{name}: listed {listed:?}"
         );
@@ -461,8 +486,11 @@ async fn setup_waits_for_a_late_announcement() {
     let body = json!({"policy": "p", "expiration": now() + 60}).to_string();
     let entry = data(&plugin.request("create", "totp", &body).await);
     assert_eq!(entry["policy"], "p");
-    // The mount key and layout record, then the entry, accessor and index.
-    assert_eq!(plugin.broker.state.keys().len(), 5);
+    // The mount key and layout record, then the entry and its index key.
+    let mut expected = vec!["meta/key".to_owned(), "meta/layout".to_owned()];
+    expected.extend(names(&plugin).new_entry_keys("p", entry["uuid"].as_str().unwrap()));
+    expected.sort();
+    assert_eq!(plugin.broker.state.keys(), expected);
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@
 //! and the shipped binary: static, and running in an empty root directory.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
+mod oracle;
 mod support;
 
 use std::collections::{BTreeMap, HashMap};
@@ -575,10 +576,10 @@ async fn vault_multiplexing_opt_out_mounts_without_the_probe() {
         paths.seal_wrap_storage,
         [
             "meta/",
-            "grant/",
-            "accessor/",
-            "by-policy/",
-            "replay/",
+            "entry/",
+            "accessor-of/",
+            "index/",
+            "last-step/",
             "attempts/"
         ]
     );
@@ -609,10 +610,21 @@ async fn vault_multiplexing_opt_out_mounts_without_the_probe() {
         .unwrap()
         .into_inner();
     assert_eq!(reply.err, None, "{reply:?}");
+    let response = reply.response.expect("a create answer");
+    let entry: serde_json::Value = serde_json::from_str(&response.data).unwrap();
+    let id = entry["uuid"].as_str().unwrap();
+    let names = {
+        let entries = session.broker.state.entries.lock().unwrap();
+        oracle::Names::from_record(std::str::from_utf8(&entries["meta/key"]).unwrap())
+    };
+    assert_eq!(entry["accessor"], names.accessor(id));
+    let mut expected = vec!["meta/key".to_owned(), "meta/layout".to_owned()];
+    expected.extend(names.new_entry_keys("p", id));
+    expected.sort();
     assert_eq!(
-        session.broker.state.keys().len(),
-        5,
-        "mount key and layout record, then the entry, its accessor record and index key"
+        session.broker.state.keys(),
+        expected,
+        "mount key and layout record, then the entry (under the accessor its uuid derives) and its index key"
     );
     backend.cleanup(vault_call(pb::Empty {})).await.unwrap();
     assert_no_errors(&session.kill().await);

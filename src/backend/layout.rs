@@ -1,9 +1,9 @@
-//! Which storage layout the mount's data is in, and bringing it to v2 before
+//! Which storage layout the mount's data is in, and bringing it to v3 before
 //! any request touches it.
 //!
 //! The first process that finds the mount on a node that may write makes the
-//! mount key if there is none, and migrates v1 (v0.1.0) data in the
-//! background; until that finishes every request answers 503 in the
+//! mount key if there is none, and migrates v1 (v0.1.0) and v2 (v0.2.x) data
+//! in the background; until that finishes every request answers 503 in the
 //! documented body. A crash mid-way leaves what the next process's run
 //! finishes (see `store::migrate`). Once ready, the state is kept in memory:
 //! the check costs no storage call per request.
@@ -21,9 +21,9 @@ use crate::protocol::{Storage, SystemView, may_write_mount};
 enum State {
     /// Not looked at yet, or the last look failed.
     Unknown,
-    /// This process is migrating v1 data.
+    /// This process is migrating older data.
     Migrating,
-    /// Layout v2, with the mount key.
+    /// Layout v3, with the mount key.
     Ready(Grants),
 }
 
@@ -50,7 +50,7 @@ impl Layout {
         }
     }
 
-    /// The entries, once the data is in layout v2.
+    /// The entries, once the data is in layout v3.
     pub(super) fn ready(&self) -> Option<Grants> {
         match &*lock(&self.state) {
             State::Ready(grants) => Some(grants.clone()),
@@ -59,7 +59,7 @@ impl Layout {
     }
 
     /// The entries; prepares the layout first if this process has not yet.
-    /// Answers 503 while v1 data waits for (or undergoes) migration.
+    /// Answers 503 while older data waits for (or undergoes) migration.
     pub(super) async fn grants(
         &self,
         system_view: &dyn SystemView,
@@ -83,8 +83,8 @@ impl Layout {
         clock: &Arc<dyn Clock>,
     ) -> Result<Grants, HandlerError> {
         let storage = self.storage.as_ref();
-        let has_v1 = migrate::has_v1_data(storage).await?;
-        if has_v1 && !may_write_mount(system_view).await {
+        let has_old = migrate::has_old_data(storage).await?;
+        if has_old && !may_write_mount(system_view).await {
             // A standby or secondary: the active node migrates.
             return Err(ApiError::migrating().into());
         }
@@ -92,10 +92,11 @@ impl Layout {
             .await
             .map_err(HandlerError::from_meta)?;
         let grants = Grants::new(self.storage.clone(), Arc::new(key));
-        if has_v1 {
+        if has_old {
             self.start_migration(grants, clock.now());
             return Err(ApiError::migrating().into());
         }
+        grants.load_random_accessors().await?;
         if meta::layout_version(storage).await? != Some(meta::CURRENT_LAYOUT) {
             meta::record_layout(storage).await?;
         }
@@ -107,7 +108,7 @@ impl Layout {
         *lock(&self.state) = State::Migrating;
         let (storage, state) = (self.storage.clone(), self.state.clone());
         tokio::spawn(async move {
-            tracing::info!("migrating TOTP entries from storage layout v1 to v2");
+            tracing::info!("migrating TOTP entries to storage layout v3");
             let started = Instant::now();
             let result = match migrate::migrate(&storage, &grants, now).await {
                 Ok(report) => meta::record_layout(storage.as_ref()).await.map(|()| report),
@@ -121,7 +122,7 @@ impl Layout {
                         replay_records_moved = report.replay_records_moved,
                         leftover_keys_removed = report.leftover_keys_removed,
                         elapsed_ms = started.elapsed().as_millis() as u64,
-                        "migrated TOTP entries to storage layout v2"
+                        "migrated TOTP entries to storage layout v3"
                     );
                     *lock(&state) = State::Ready(grants);
                 }
@@ -130,7 +131,7 @@ impl Layout {
                     *lock(&state) = State::Unknown;
                 }
                 Err(error) => {
-                    tracing::error!(error = %error, "migration to storage layout v2 stopped; the next request or restart resumes it");
+                    tracing::error!(error = %error, "migration to storage layout v3 stopped; the next request or restart resumes it");
                     *lock(&state) = State::Unknown;
                 }
             }

@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 use super::{ApiError, FieldError, HandlerError, RatlsBackend, input};
 use crate::domain::code::otpauth_url;
 use crate::domain::totp::check_expiration;
-use crate::domain::{EntryId, PolicyName, TotpEntry};
+use crate::domain::{EntryId, PolicyName};
 use crate::protocol::{
     BoxFuture, Error, FieldSpec, FieldType, Operation, OperationSpec, PathSpec, Request, Response,
     fields,
@@ -199,7 +199,7 @@ async fn create(backend: &RatlsBackend, request: &Request) -> Result<Response, H
     let (policy, expiration): (PolicyName, i64) = input::both(policy, expiration)?;
 
     let grants = backend.grants().await?;
-    let entry = TotpEntry::new(policy, expiration, now);
+    let entry = grants.new_entry(policy, expiration, now);
     grants.insert(&entry).await?;
     tracing::debug!(accessor = %entry.accessor, policy = entry.policy.as_str(), expiration = %entry.expiration, "created a TOTP entry");
 

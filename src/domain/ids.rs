@@ -80,9 +80,10 @@ impl From<EntryId> for String {
     }
 }
 
-/// An entry's accessor: a second random (v4) UUID, independent of the uuid,
-/// that names the entry in lists, operator paths and logs. Knowing it grants
-/// nothing.
+/// An entry's accessor: a UUID in the random (v4) form that names the entry
+/// in lists, operator paths and logs. Since v0.3.0 the mount key derives it
+/// from the uuid ([`crate::domain::MountKey::accessor`]); entries made by
+/// v0.2.x have a random one. Knowing it grants nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Accessor(Uuid);
@@ -91,6 +92,12 @@ impl Accessor {
     /// A fresh accessor from the operating system's CSPRNG.
     pub fn generate() -> Self {
         Self(Uuid::new_v4())
+    }
+
+    /// The accessor whose 122 free bits are `bytes`' (a keyed hash's output),
+    /// with the version and variant bits of a v4 UUID.
+    pub(super) fn from_derived_bytes(bytes: [u8; 16]) -> Self {
+        Self(uuid::Builder::from_random_bytes(bytes).into_uuid())
     }
 
     /// Accepts only the canonical form, as [`EntryId::parse`].

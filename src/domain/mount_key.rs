@@ -11,6 +11,10 @@
 //!   Opening it checks that the result hashes back to the grant id, so a
 //!   forged or mismatched index key opens to nothing. (This is SIV-style
 //!   deterministic encryption: the grant id is the synthetic IV.)
+//! - An entry's [`Accessor`] is the first 16 bytes of HMAC-SHA256(key,
+//!   "accessor:" ‖ uuid's canonical text) in the form of a random (v4) UUID:
+//!   whoever holds the uuid finds the entry where whoever holds the accessor
+//!   does, with one storage read, and the accessor tells nothing of the uuid.
 //!
 //! Without the key, which lives only in a storage value, neither reveals
 //! anything about the uuid.
@@ -19,11 +23,12 @@ use std::fmt;
 
 use aws_lc_rs::{constant_time, hmac, rand};
 
-use super::EntryId;
+use super::{Accessor, EntryId};
 
 /// Bytes in a mount key.
 pub const KEY_LEN: usize = 32;
 const PAD_LABEL: &[u8] = b"pad:";
+const ACCESSOR_LABEL: &[u8] = b"accessor:";
 
 /// The mount's 32-byte secret: made once, on the first write, and kept in
 /// the mount's (seal-wrapped) storage.
@@ -58,13 +63,19 @@ impl MountKey {
         &self.bytes
     }
 
-    /// Where the entry with uuid `id` is stored.
+    /// The name of the uuid `id`'s records (index key, last step).
     pub fn grant_id(&self, id: &EntryId) -> GrantId {
         let mut text = uuid::Uuid::encode_buffer();
-        let text = uuid::Uuid::from_bytes(*id.as_bytes())
-            .hyphenated()
-            .encode_lower(&mut text);
-        GrantId(self.tag(&[text.as_bytes()]))
+        GrantId(self.tag(&[canonical(id, &mut text)]))
+    }
+
+    /// The accessor of a new entry whose uuid is `id`.
+    pub fn accessor(&self, id: &EntryId) -> Accessor {
+        let mut text = uuid::Uuid::encode_buffer();
+        let tag = self.tag(&[ACCESSOR_LABEL, canonical(id, &mut text)]);
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&tag[..16]);
+        Accessor::from_derived_bytes(bytes)
     }
 
     /// `id` sealed for the policy index, next to its grant id.
@@ -103,6 +114,14 @@ impl fmt::Debug for MountKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("MountKey(<redacted>)")
     }
+}
+
+/// `id`'s canonical text, the form every derivation hashes.
+fn canonical<'b>(id: &EntryId, buffer: &'b mut [u8; 45]) -> &'b [u8] {
+    uuid::Uuid::from_bytes(*id.as_bytes())
+        .hyphenated()
+        .encode_lower(buffer)
+        .as_bytes()
 }
 
 fn xor(a: &[u8; 16], b: &[u8; 16]) -> [u8; 16] {
@@ -184,6 +203,35 @@ mod tests {
         let grant = key().grant_id(&EntryId::parse(ID).unwrap());
         assert_eq!(grant.to_string(), expected);
         assert_eq!(GrantId::parse(&expected), Some(grant));
+    }
+
+    #[test]
+    fn accessor_is_the_hmac_of_the_labelled_uuid_as_a_v4_uuid() {
+        let mut oracle = HmacSha256::new_from_slice(&[7u8; 32]).unwrap();
+        oracle.update(b"accessor:");
+        oracle.update(ID.as_bytes());
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&oracle.finalize().into_bytes()[..16]);
+        bytes[6] = (bytes[6] & 0x0f) | 0x40;
+        bytes[8] = (bytes[8] & 0x3f) | 0x80;
+        let id = EntryId::parse(ID).unwrap();
+        let accessor = key().accessor(&id);
+        assert_eq!(
+            accessor.to_string(),
+            uuid::Uuid::from_bytes(bytes).to_string()
+        );
+        assert_eq!(
+            uuid::Uuid::parse_str(&accessor.to_string())
+                .unwrap()
+                .get_version_num(),
+            4
+        );
+        assert_eq!(Accessor::parse(&accessor.to_string()), Ok(accessor));
+        // Another key, another accessor; neither shows the uuid.
+        let other = MountKey::from_bytes(&[8u8; 32]).unwrap().accessor(&id);
+        assert_ne!(other, accessor);
+        assert!(!accessor.to_string().contains(&ID[..8]));
+        assert_ne!(key().accessor(&EntryId::generate()), accessor);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Accessor, EntryId};
+use super::{Accessor, EntryId, MountKey};
 
 /// Longest policy name accepted.
 pub const MAX_POLICY_LEN: usize = 128;
@@ -103,11 +103,13 @@ pub struct TotpEntry {
 }
 
 impl TotpEntry {
-    /// A new entry created at `now` with a fresh uuid and accessor.
-    pub fn new(policy: PolicyName, expiration: i64, now: i64) -> Self {
+    /// A new entry created at `now` with a fresh uuid, and the accessor
+    /// `key` derives from it.
+    pub fn new(key: &MountKey, policy: PolicyName, expiration: i64, now: i64) -> Self {
+        let uuid = EntryId::generate();
         Self {
-            uuid: EntryId::generate(),
-            accessor: Accessor::generate(),
+            uuid,
+            accessor: key.accessor(&uuid),
             created: now,
             expiration,
             policy,

@@ -2,9 +2,8 @@
 
 use serde_json::{Value, json};
 
-use vault_plugin_auth_ratls::domain::{EntryId, MountKey};
-
 use crate::harness::{Bao, Resp};
+use crate::oracle::{Names, entry_key};
 
 /// The warnings a create answers with when the caller sent `created`/`uuid`.
 pub const CREATED_IGNORED: &str = "'created' was ignored: the plugin generates it";
@@ -214,8 +213,8 @@ pub fn deleted(resp: &Resp, what: &str) {
     assert!(body["warnings"].is_null(), "{what}: {body}");
 }
 
-/// The entry is stored under `mount` (`grant/<HMAC of the uuid>`) exactly as the create
-/// answered (its `otpauth_url` aside).
+/// The entry is stored under `mount` (`entry/<accessor derived from the
+/// uuid>`) exactly as the create answered (its `otpauth_url` aside).
 pub fn stored(bao: &Bao, mount: &str, data: &Value) {
     let id = data["uuid"].as_str().expect("uuid");
     assert_eq!(
@@ -225,18 +224,18 @@ pub fn stored(bao: &Bao, mount: &str, data: &Value) {
     );
 }
 
-/// Where the plugin keeps an entry's keys in storage layout v2, below the
-/// mount: the names come from the mount key (`meta/key`), so none holds a
-/// uuid.
+/// Where the plugin keeps an entry's keys in storage layout v3, below the
+/// mount: the names come from the mount key (`meta/key`), computed as the
+/// layout's spec says by `crate::oracle`, so none holds a uuid.
 pub struct Layout {
-    key: MountKey,
+    names: Names,
 }
 
 impl Layout {
     /// The layout of `mount` on `bao`, once its mount key exists.
     pub fn of(bao: &Bao, mount: &str) -> Self {
         Self {
-            key: bao.mount_key(mount).expect("the mount key exists"),
+            names: bao.mount_names(mount).expect("the mount key exists"),
         }
     }
 
@@ -244,46 +243,66 @@ impl Layout {
     #[allow(dead_code)] // used by the cluster tests, which include this file
     pub fn from_record(text: &str) -> Self {
         Self {
-            key: crate::harness::mount_key_from_record(text),
+            names: Names::from_record(text),
         }
     }
 
-    fn grant(&self, id: &str) -> String {
-        self.key
-            .grant_id(&EntryId::parse(id).expect("a canonical uuid"))
-            .to_string()
+    /// The names of the mount's keys.
+    pub fn names(&self) -> &Names {
+        &self.names
     }
 
-    /// `grant/<grant id>`: the entry.
-    pub fn grant_key(&self, id: &str) -> String {
-        format!("grant/{}", self.grant(id))
+    /// The accessor of an entry this version made: derived from its uuid.
+    pub fn accessor(&self, id: &str) -> String {
+        self.names.accessor(id)
     }
 
-    /// `by-policy/<hex of the policy>/<grant id>.<sealed uuid>`: the index key.
+    /// `entry/<derived accessor>`: the entry this version made.
+    pub fn entry_key(&self, id: &str) -> String {
+        entry_key(&self.accessor(id))
+    }
+
+    /// `index/<hex of the policy>/<grant id>.<sealed uuid>`: the index key.
     pub fn index_key(&self, policy: &str, id: &str) -> String {
-        let (grant, sealed) = self
-            .key
-            .seal(&EntryId::parse(id).expect("a canonical uuid"));
-        let hex: String = policy.bytes().map(|b| format!("{b:02x}")).collect();
-        format!("by-policy/{hex}/{grant}.{sealed}")
+        self.names.index_key(policy, id)
     }
 
-    /// `replay/<grant id>`: the replay record.
-    pub fn replay_key(&self, id: &str) -> String {
-        format!("replay/{}", self.grant(id))
+    /// `last-step/<grant id>`: the replay record.
+    pub fn last_step_key(&self, id: &str) -> String {
+        self.names.last_step_key(id)
     }
 
-    /// Every key of the entry (a create answer), replay record aside, with
-    /// its value: the entry, its accessor record, its empty index key.
-    pub fn entry(&self, data: &Value) -> [(String, Value); 3] {
+    /// Every key of an entry this version made (a create answer), replay
+    /// record aside, with its value: the entry, stored under the accessor
+    /// its uuid derives (which the answer must carry), and its empty index
+    /// key. No `accessor-of/` record.
+    pub fn entry(&self, data: &Value) -> [(String, Value); 2] {
+        let id = data["uuid"].as_str().expect("uuid");
+        let policy = data["policy"].as_str().expect("policy");
+        assert_eq!(
+            data["accessor"],
+            self.accessor(id).as_str(),
+            "the accessor is derived from the uuid: {data}"
+        );
+        [
+            (self.entry_key(id), stored_form(data)),
+            (self.index_key(policy, id), Value::from("")),
+        ]
+    }
+
+    /// Every key of an entry migrated from v0.2.x (replay record aside),
+    /// with its value: the entry under its own (random) accessor, its
+    /// `accessor-of/` record and its empty index key.
+    pub fn migrated_entry(&self, data: &Value) -> [(String, Value); 3] {
         let id = data["uuid"].as_str().expect("uuid");
         let policy = data["policy"].as_str().expect("policy");
         let accessor = data["accessor"].as_str().expect("accessor");
+        assert_ne!(accessor, self.accessor(id), "a random accessor: {data}");
         [
-            (self.grant_key(id), stored_form(data)),
+            (entry_key(accessor), stored_form(data)),
             (
-                format!("accessor/{accessor}"),
-                json!({"grant": self.grant(id)}),
+                self.names.accessor_of_key(id),
+                json!({"accessor": accessor}),
             ),
             (self.index_key(policy, id), Value::from("")),
         ]
@@ -299,7 +318,8 @@ pub fn storage_holds(bao: &Bao, mount: &str, entries: &[&Value]) {
 // ---- TOTP lifecycle: read, list, redeem, codes, tidy ----
 
 /// What tidy answers, by count: entries removed, index keys removed and
-/// repaired, accessor records removed and repaired, replay records removed,
+/// repaired, accessor records (`accessor-of/`, only for entries migrated
+/// from v0.2.x) removed and repaired, replay records (`last-step/`) removed,
 /// attempt records removed.
 pub fn tidy_counts(counts: [u64; 7]) -> Value {
     let [
@@ -385,14 +405,14 @@ pub fn wrong_code(id: &str, from: u64, to: u64) -> String {
 
 /// Everything `mount` has stored but its own records (`meta/…`) and the
 /// counts of failed verifications (`attempts/…`, which the throttle tests
-/// check), keyed below the mount; entries, accessor and replay records
+/// check), keyed below the mount; entries, accessor-of and replay records
 /// parsed as JSON, index keys as their (empty) string.
 pub fn stored_state(bao: &Bao, mount: &str) -> std::collections::BTreeMap<String, Value> {
     bao.snapshot(mount)
         .into_iter()
         .filter(|(key, _)| !key.starts_with("meta/") && !key.starts_with("attempts/"))
         .map(|(key, value)| {
-            let value = if key.starts_with("by-policy/") {
+            let value = if key.starts_with("index/") {
                 Value::from(value)
             } else {
                 serde_json::from_str(&value).unwrap_or_else(|e| panic!("{key}: {e}: {value}"))
@@ -414,7 +434,7 @@ pub fn expected_state(
         expected.extend(layout.entry(data));
     }
     for (id, step) in replays {
-        expected.insert(layout.replay_key(id), json!({"last_step": step}));
+        expected.insert(layout.last_step_key(id), json!({"last_step": step}));
     }
     expected
 }

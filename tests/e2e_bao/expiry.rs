@@ -1,7 +1,8 @@
 //! Expiry: an entry past its expiration vanishes from list, read, code,
 //! redeem and verify at once, stays in storage until `tidy`, and `tidy`
 //! removes it with its index key and replay record (and repairs or removes
-//! what a crash could leave behind), answering what it did.
+//! what a crash could leave behind, also the accessor record of an entry
+//! migrated from v0.2.x), answering what it did.
 
 use std::time::Duration;
 
@@ -99,44 +100,71 @@ fn expired_entries_vanish_at_once_and_tidy_removes_them() {
     expect::state_is(&bao, "second", &[&gone, &live], &second_before, "before");
 
     // Tidy with the CLI: the entry goes with its index key and replay
-    // record, each counted.
+    // record, each counted (an entry this version made has no accessor
+    // record).
     let body = bao.cli_json(&["write", "-f", "-format=json", "auth/ratls/tidy"]);
     assert_eq!(
         body["data"],
-        expect::tidy_counts([1, 1, 0, 1, 0, 1, 0]),
+        expect::tidy_counts([1, 1, 0, 0, 0, 1, 0]),
         "tidy ratls: {body}"
     );
     assert!(body["warnings"].is_null(), "{body}");
     assert!(bao.entry_snapshot("ratls").is_empty(), "ratls after tidy");
 
     // On `second`, also what a crash could leave: the live entry's index
-    // key and accessor record missing, an index key, accessor record and
-    // replay record of no entry.
+    // key missing; an index key, accessor record and replay record of no
+    // entry; and an entry migrated from v0.2.x (its random accessor kept)
+    // whose accessor record is missing.
     let root = format!("auth/{}/", bao.mount_uuid("second"));
     let layout = expect::Layout::of(&bao, "second");
     bao.raw_delete(&format!("{root}{}", layout.index_key("exp-p", live_id)));
-    let live_accessor = live["accessor"].as_str().unwrap();
-    bao.raw_delete(&format!("{root}accessor/{live_accessor}"));
     let ghost = uuid::Uuid::new_v4().to_string();
     bao.raw_put(&format!("{root}{}", layout.index_key("exp-p", &ghost)), "");
-    let ghost_grant = layout.grant_key(&ghost).replace("grant/", "");
     bao.raw_put(
-        &format!("{root}accessor/{}", uuid::Uuid::new_v4()),
-        &json!({"grant": ghost_grant}).to_string(),
+        &format!("{root}{}", layout.names().accessor_of_key(&ghost)),
+        &json!({"accessor": uuid::Uuid::new_v4().to_string()}).to_string(),
     );
     bao.raw_put(
-        &format!("{root}{}", layout.replay_key(&ghost)),
+        &format!("{root}{}", layout.last_step_key(&ghost)),
         &json!({"last_step": step}).to_string(),
     );
+    let old_id = uuid::Uuid::new_v4().to_string();
+    let old = json!({
+        "accessor": uuid::Uuid::new_v4().to_string(),
+        "created": now() - 60,
+        "expiration": now() + 600,
+        "policy": "exp-p",
+        "uuid": old_id,
+    });
+    let [(entry_key, entry), _, (index_key, _)] = layout.migrated_entry(&old);
+    bao.raw_put(&format!("{root}{entry_key}"), &entry.to_string());
+    bao.raw_put(&format!("{root}{index_key}"), "");
+    let resp = bao.post("auth/second/totp/lookup", &json!({"uuid": old_id}));
+    expect::entry_not_found(&resp, "a migrated entry without its accessor record");
     let resp = bao.post("auth/second/tidy", &json!({}));
     assert_eq!(
         expect::ok_data(&resp, "tidy second"),
-        // The expired entry with its index key, accessor and replay record,
-        // the ghost's three keys, and the live entry's two lookups restored.
-        expect::tidy_counts([1, 2, 1, 2, 1, 2, 0]),
+        // The expired entry with its index key and replay record, the
+        // ghost's three keys, the live entry's index key and the migrated
+        // entry's accessor record restored.
+        expect::tidy_counts([1, 2, 1, 1, 1, 2, 0]),
         "tidy second"
     );
-    expect::state_is(&bao, "second", &[&live], &[(live_id, step)], "after tidy");
+    let mut expected = expect::expected_state(&layout, &[&live], &[(live_id, step)]);
+    expected.extend(layout.migrated_entry(&old));
+    assert_eq!(
+        expect::stored_state(&bao, "second"),
+        expected,
+        "after tidy: the live and the migrated entry"
+    );
+    // The migrated entry is found by its uuid again, with its accessor.
+    let resp = bao.post("auth/second/totp/lookup", &json!({"uuid": old_id}));
+    assert_eq!(expect::ok_data(&resp, "lookup"), expect::public_form(&old));
+    let old_accessor = old["accessor"].as_str().unwrap();
+    let resp = bao.get(&format!("auth/second/totp/accessor/{old_accessor}"));
+    assert_eq!(expect::ok_data(&resp, "read"), expect::public_form(&old));
+    let resp = bao.delete(&format!("auth/second/totp/{old_id}"));
+    expect::deleted(&resp, "delete the migrated entry by uuid");
     // The live entry is untouched: listed, readable, its code still refused
     // as a replay.
     assert_eq!(keys(&bao, "second"), json!([accessor(&live)]));

@@ -15,7 +15,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 use tempfile::TempDir;
 use ureq::Agent;
-use vault_plugin_auth_ratls::domain::{EntryId, MountKey};
+
+use crate::oracle::{Names, entry_key};
 
 /// The plugin's name in the catalog and its file name in the plugin directory.
 pub const PLUGIN: &str = "vault-plugin-auth-ratls";
@@ -209,16 +210,6 @@ impl Cli {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("bao printed no JSON ({e}): {self:?}"))
     }
-}
-
-/// The mount key a `meta/key` record (`{"key": base64}`) holds.
-pub fn mount_key_from_record(text: &str) -> MountKey {
-    use base64::Engine as _;
-    let record: Value = serde_json::from_str(text).expect("meta/key holds JSON");
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(record["key"].as_str().expect("meta/key has a key"))
-        .expect("meta/key is base64");
-    MountKey::from_bytes(&bytes).expect("a 32-byte mount key")
 }
 
 /// An HTTP answer.
@@ -643,18 +634,26 @@ impl Bao {
         assert_eq!(resp.status, 204, "DELETE sys/raw/{key}: {resp:?}");
     }
 
-    /// The mount key of `mount` (`meta/key`), once the plugin has made it.
-    pub fn mount_key(&self, mount: &str) -> Option<MountKey> {
+    /// The storage names of `mount` (from its `meta/key`), once the plugin
+    /// has made its key.
+    pub fn mount_names(&self, mount: &str) -> Option<Names> {
         let text = self.raw_get(&format!("auth/{}/meta/key", self.mount_uuid(mount)))?;
-        Some(mount_key_from_record(&text))
+        Some(Names::from_record(&text))
     }
 
     /// The stored entry with uuid `id` of `mount` as JSON (at
-    /// `grant/<HMAC of the uuid>`), or `None`.
+    /// `entry/<accessor derived from the uuid>`: made by this version), or
+    /// `None`.
     pub fn stored_entry(&self, mount: &str, id: &str) -> Option<Value> {
-        let mount_key = self.mount_key(mount)?;
-        let grant = mount_key.grant_id(&EntryId::parse(id).ok()?);
-        let key = format!("auth/{}/grant/{grant}", self.mount_uuid(mount));
+        let names = self.mount_names(mount)?;
+        if uuid::Uuid::parse_str(id).ok()?.hyphenated().to_string() != id {
+            return None;
+        }
+        let key = format!(
+            "auth/{}/{}",
+            self.mount_uuid(mount),
+            entry_key(&names.accessor(id))
+        );
         self.raw_get(&key).map(|text| {
             serde_json::from_str(&text)
                 .unwrap_or_else(|e| panic!("{key} holds no JSON ({e}): {text}"))
@@ -662,9 +661,9 @@ impl Bao {
     }
 
     /// The uuids of the entries stored for `mount` (read from the values
-    /// under `grant/`: no key holds one).
+    /// under `entry/`: no key holds one).
     pub fn stored_ids(&self, mount: &str) -> BTreeSet<String> {
-        let prefix = format!("auth/{}/grant/", self.mount_uuid(mount));
+        let prefix = format!("auth/{}/entry/", self.mount_uuid(mount));
         self.raw_list(&prefix)
             .into_iter()
             .filter_map(|name| self.raw_get(&format!("{prefix}{name}")))

@@ -11,6 +11,8 @@
 
 mod expect;
 mod harness;
+#[path = "../oracle/mod.rs"]
+mod oracle;
 
 mod acl;
 mod acl_accessor;

@@ -94,6 +94,10 @@ impl Client {
         self.must("POST", path, Some(body))
     }
 
+    pub fn delete(&self, path: &str) -> Resp {
+        self.must("DELETE", path, None)
+    }
+
     /// A LIST, sent as `GET <path>/?list=true` (ureq has no LIST method).
     pub fn list(&self, path: &str) -> Resp {
         self.must(

@@ -222,7 +222,7 @@ fn plugin_sigkill_under_concurrent_creates_loses_no_acknowledged_entry() {
     let root = format!("auth/{}/", client.mount_uuid("ratls"));
     let layout = crate::load::layout(&client, &root);
     let (mut won, mut burned, mut redeem_errors, mut left) = (0, 0, 0, 0);
-    let (mut stale_index, mut stale_accessors) = (0, 0);
+    let mut stale_index = 0;
     let mut removed = BTreeSet::new();
     for redeem in &redeems {
         let answers: Vec<Option<bool>> = redeem.answers.iter().map(redeem_answer).collect();
@@ -233,8 +233,14 @@ fn plugin_sigkill_under_concurrent_creates_loses_no_acknowledged_entry() {
             "grant {} redeemed twice: {answers:?}",
             redeem.policy
         );
+        assert_eq!(
+            redeem.accessor,
+            layout.accessor(&redeem.id),
+            "{}: the accessor derives from the uuid",
+            redeem.policy
+        );
         let stored = client
-            .raw_get(&format!("{root}{}", layout.grant_key(&redeem.id)))
+            .raw_get(&format!("{root}{}", layout.entry_key(&redeem.id)))
             .is_some();
         if trues == 1 {
             assert!(!stored, "grant {} answered true but stored", redeem.policy);
@@ -251,17 +257,11 @@ fn plugin_sigkill_under_concurrent_creates_loses_no_acknowledged_entry() {
             assert_eq!(client.redeem("ratls", &redeem.id, &redeem.policy), Ok(true));
         }
         removed.insert(redeem.id.clone());
-        // A crash between deleting the entry and its lookups leaves them
-        // (harmless: the entry decides; tidy removes them).
+        // A crash between deleting the entry and its index key leaves the
+        // index key (harmless: the entry decides; tidy removes it).
         let index_key = layout.index_key(&redeem.policy, &redeem.id);
         if client.raw_get(&format!("{root}{index_key}")).is_some() {
             stale_index += 1;
-        }
-        if client
-            .raw_get(&format!("{root}accessor/{}", redeem.accessor))
-            .is_some()
-        {
-            stale_accessors += 1;
         }
     }
 
@@ -286,13 +286,8 @@ fn plugin_sigkill_under_concurrent_creates_loses_no_acknowledged_entry() {
         .iter()
         .map(|k| k.as_str().expect("string key"))
         .collect();
-    // An entry whose accessor record a crash left unwritten is listed once
-    // tidy restores it (checked below).
-    assert_eq!(
-        listed.len(),
-        check.stored - check.unlisted(),
-        "LIST shows every stored entry with an accessor record"
-    );
+    // Every stored entry is listed: its key is its accessor.
+    assert_eq!(listed.len(), check.stored, "LIST shows every stored entry");
     for (id, data) in &verdict.acked {
         if !removed.contains(id) {
             let accessor = data["accessor"].as_str().expect("accessor");
@@ -303,24 +298,17 @@ fn plugin_sigkill_under_concurrent_creates_loses_no_acknowledged_entry() {
             );
         }
     }
-    // Tidy restores the index keys a crash left unwritten, and finds
-    // nothing else to do.
+    // Tidy restores the index keys a crash left unwritten, removes those a
+    // redeem cut short left, and finds nothing else to do (no entry has an
+    // accessor record).
     let tidy = client.post("auth/ratls/tidy", &json!({}));
     assert_eq!(tidy.status, 200, "{tidy:?}");
     assert_eq!(
         tidy.json()["data"],
-        crate::expect::tidy_counts([
-            0,
-            stale_index,
-            check.unindexed() as u64,
-            stale_accessors,
-            check.unlisted() as u64,
-            0,
-            0,
-        ]),
+        crate::expect::tidy_counts([0, stale_index, check.unindexed() as u64, 0, 0, 0, 0,]),
         "tidy after the crashes"
     );
-    // Now every stored entry is listed.
+    // Every stored entry is still listed.
     let list = client.get("auth/ratls/totp/?list=true");
     assert_eq!(list.status, 200, "{list:?}");
     let listed = list.json()["data"]["keys"].as_array().map_or(0, Vec::len);
@@ -332,7 +320,7 @@ fn plugin_sigkill_under_concurrent_creates_loses_no_acknowledged_entry() {
     eprintln!(
         "crash safety: {} creates by {WRITERS} writers in {:.1} s; {} plugin SIGKILLs ({} processes); \
          {} answered 200, {} answered 5xx, 0 without answer; entries stored {}, acknowledged lost {}; \
-         orphan entries: {} of failed creates, {} of creates OpenBao ran twice ({} without index key, {} without accessor record, repaired by tidy)",
+         orphan entries: {} of failed creates, {} of creates OpenBao ran twice ({} without index key, repaired by tidy)",
         verdict.requests - GRANTS,
         load_time.as_secs_f64(),
         kill_times.len(),
@@ -344,7 +332,6 @@ fn plugin_sigkill_under_concurrent_creates_loses_no_acknowledged_entry() {
         check.after_error(),
         check.after_retry(),
         check.unindexed(),
-        check.unlisted(),
     );
     eprintln!(
         "  redeems during the kills: {} grants, {won} answered true once, {burned} spent without a true \

@@ -273,14 +273,12 @@ pub struct Orphan {
     pub retried: bool,
     /// Stored without its policy index key (tidy restores it).
     pub unindexed: bool,
-    /// Stored without its accessor record (tidy restores it).
-    pub unlisted: bool,
 }
 
 /// What storage holds after a load.
 #[derive(Debug, Default)]
 pub struct StorageCheck {
-    /// Entries stored under `grant/`.
+    /// Entries stored under `entry/`.
     pub stored: usize,
     /// Acknowledged entries not stored (must be none).
     pub lost: Vec<String>,
@@ -302,23 +300,21 @@ impl StorageCheck {
     pub fn unindexed(&self) -> usize {
         self.orphans.iter().filter(|o| o.unindexed).count()
     }
-
-    pub fn unlisted(&self) -> usize {
-        self.orphans.iter().filter(|o| o.unlisted).count()
-    }
 }
 
-/// The entries stored under `root` (`grant/…`, values parsed), by uuid.
+/// The entries stored under `root` (`entry/<accessor>`, values parsed), by
+/// uuid; each must be stored under the accessor it holds.
 pub fn stored_entries(client: &Client, root: &str) -> BTreeMap<String, Value> {
     client
-        .raw_list(&format!("{root}grant/"))
+        .raw_list(&format!("{root}entry/"))
         .into_iter()
         .map(|name| {
             let text = client
-                .raw_get(&format!("{root}grant/{name}"))
+                .raw_get(&format!("{root}entry/{name}"))
                 .unwrap_or_else(|| panic!("listed entry {name} has no value"));
             let value: Value = serde_json::from_str(&text)
                 .unwrap_or_else(|e| panic!("entry {name} holds no JSON ({e}): {text}"));
+            assert_eq!(value["accessor"], name.as_str(), "entry/{name}: {value}");
             let id = value["uuid"].as_str().expect("an entry's uuid").to_owned();
             (id, value)
         })
@@ -335,8 +331,10 @@ pub fn layout(client: &Client, root: &str) -> expect::Layout {
 
 /// Reads the mount's storage through `sys/raw` of `client`: every acked
 /// entry (but those in `removed`, redeemed since) must be stored exactly as
-/// answered, with its policy index key; any other stored entry must carry
-/// the policy of a request of this test (each policy is used once).
+/// answered, under the accessor its uuid derives, with its policy index key;
+/// any other stored entry must carry the policy of a request of this test
+/// (each policy is used once) and the accessor its uuid derives. No entry
+/// has an accessor record (only entries migrated from v0.2.x have one).
 pub fn check_storage(
     client: &Client,
     mount: &str,
@@ -371,18 +369,16 @@ pub fn check_storage(
                 for data in part {
                     let id = data["uuid"].as_str().expect("uuid");
                     let policy = data["policy"].as_str().expect("policy");
-                    let accessor = data["accessor"].as_str().expect("accessor");
                     assert_eq!(entries[id], expect::stored_form(data), "stored entry {id}");
+                    assert_eq!(
+                        data["accessor"],
+                        layout.accessor(id).as_str(),
+                        "the accessor of acknowledged entry {id} derives from its uuid"
+                    );
                     assert_eq!(
                         client.raw_get(&format!("{root}{}", layout.index_key(policy, id))),
                         Some(String::new()),
                         "the policy index key of acknowledged entry {id}"
-                    );
-                    assert!(
-                        client
-                            .raw_get(&format!("{root}accessor/{accessor}"))
-                            .is_some(),
-                        "the accessor record of acknowledged entry {id}"
                     );
                 }
             });
@@ -398,7 +394,11 @@ pub fn check_storage(
     for id in stored.iter().filter(|id| !verdict.acked.contains_key(*id)) {
         let value = &entries[id];
         let policy = value["policy"].as_str().expect("policy").to_owned();
-        let accessor = value["accessor"].as_str().expect("accessor");
+        assert_eq!(
+            value["accessor"],
+            layout.accessor(id).as_str(),
+            "the accessor of stored entry {id} derives from its uuid"
+        );
         let (answer, retried) = if let Some(answer) = verdict.failed.get(&policy) {
             (answer.clone(), false)
         } else if let Some(other) = acked_policies.get(policy.as_str()) {
@@ -409,18 +409,19 @@ pub fn check_storage(
         let unindexed = client
             .raw_get(&format!("{root}{}", layout.index_key(&policy, id)))
             .is_none();
-        let unlisted = client
-            .raw_get(&format!("{root}accessor/{accessor}"))
-            .is_none();
         orphans.push(Orphan {
             id: id.clone(),
             policy,
             answer,
             retried,
             unindexed,
-            unlisted,
         });
     }
+    assert_eq!(
+        client.raw_list(&format!("{root}accessor-of/")),
+        Vec::<String>::new(),
+        "no accessor record"
+    );
     StorageCheck {
         stored: stored.len(),
         lost,

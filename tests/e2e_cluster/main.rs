@@ -23,6 +23,9 @@ mod harness;
 #[path = "../e2e_bao/expect.rs"]
 mod expect;
 
+#[path = "../oracle/mod.rs"]
+mod oracle;
+
 mod client;
 mod load;
 mod server;

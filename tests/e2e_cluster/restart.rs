@@ -5,7 +5,7 @@
 //! redeemed is redeemed exactly once, and a code accepted before is refused
 //! after.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -119,7 +119,8 @@ fn restart_durability(signal: &str) {
         "replay before the restart"
     );
     let root = format!("auth/{}/", node.mount_uuid("ratls"));
-    let replay_key = crate::load::layout(&node, &root).replay_key(&verified_id);
+    let layout = crate::load::layout(&node, &root);
+    let replay_key = layout.last_step_key(&verified_id);
     let record = json!({"last_step": accepted_step}).to_string();
     assert_eq!(
         node.raw_get(&format!("{root}{replay_key}")),
@@ -148,21 +149,33 @@ fn restart_durability(signal: &str) {
     };
     locked(&node, "before the restart");
 
-    let live: Vec<String> = kept
+    let live_data: Vec<&Value> = kept
         .iter()
         .chain([&unspent, &verified, &unverified])
-        .map(id)
         .collect();
+    let live: Vec<String> = live_data.iter().map(|d| id(d)).collect();
     let live_refs: Vec<&str> = live.iter().map(String::as_str).collect();
     let mount_uuid = node.mount_uuid("ratls");
     let stored_before = node.snapshot("ratls");
     let visible_before = visible(&node, &live_refs);
+    // An entry (under the accessor its uuid derives) and index key per
+    // live entry, one replay record, the mount key and layout record; and
+    // one attempt record.
+    let mut expected: BTreeSet<String> = live_data
+        .iter()
+        .flat_map(|data| layout.entry(data).map(|(key, _)| key))
+        .collect();
+    expected.insert(replay_key.clone());
+    expected.extend(["meta/key".to_owned(), "meta/layout".to_owned()]);
+    let (attempts, rest): (Vec<&String>, Vec<&String>) = stored_before
+        .keys()
+        .partition(|k| k.starts_with("attempts/"));
     assert_eq!(
-        stored_before.len(),
-        3 * live.len() + 1 + 1 + 2,
-        "an entry, accessor record and index key per live entry, one replay record, \
-         one attempt record, the mount key and layout record: {stored_before:?}"
+        rest.into_iter().cloned().collect::<BTreeSet<_>>(),
+        expected,
+        "the keys of the live entries, one replay record, the mount key and layout record"
     );
+    assert_eq!(attempts.len(), 1, "one attempt record: {stored_before:?}");
     not_found(&node, &spent_id, "redeemed before the restart");
 
     // Stop (the signal an operator or service manager sends) and start again.

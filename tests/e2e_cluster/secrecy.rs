@@ -82,7 +82,7 @@ fn no_storage_key_and_no_raft_snapshot_byte_holds_a_uuid() {
     let key_text: String = stored.keys().map(|k| format!("{k}\n")).collect();
     let mut leaks = occurrences("sys/raw keys", key_text.as_bytes(), &ids);
     assert!(
-        stored.keys().any(|k| k.starts_with("replay/")),
+        stored.keys().any(|k| k.starts_with("last-step/")),
         "the verified entry's replay record is stored: {stored:?}"
     );
 

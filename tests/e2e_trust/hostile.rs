@@ -1811,10 +1811,18 @@ fn hostile_inputs_answer_exactly_and_change_nothing() {
         stored
     };
     let snapshot: BTreeMap<String, String> = without_counts(bao.snapshot(MOUNT));
+    let layout = expect::Layout::of(&bao, MOUNT);
+    let mut expected = vec![
+        "meta/key".to_owned(),
+        "meta/layout".to_owned(),
+        "meta/throttle".to_owned(),
+    ];
+    expected.extend(layout.names().new_entry_keys(LIVE_POLICY, &live));
+    expected.sort();
     assert_eq!(
-        snapshot.len(),
-        6,
-        "mount key, layout record, limits, entry, accessor record and index key: {snapshot:?}"
+        snapshot.keys().cloned().collect::<Vec<_>>(),
+        expected,
+        "mount key, layout record, limits, the entry and its index key: {snapshot:?}"
     );
     let ghost = uuid::Uuid::new_v4().to_string();
     let live_data = expect::public_form(&created);

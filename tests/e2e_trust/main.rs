@@ -16,6 +16,9 @@ mod expect;
 #[path = "../e2e_bao/harness.rs"]
 mod harness;
 
+#[path = "../oracle/mod.rs"]
+mod oracle;
+
 mod raw;
 
 #[path = "../support/mod.rs"]

@@ -7,6 +7,7 @@
 //! `RATLS_HEAVY=1` (meant for `make test-ha`) runs the full 10,000
 //! creates; without it the test runs 2,000 and says so.
 
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -187,24 +188,29 @@ fn plugin_memory_and_fds_stay_bounded() {
     let again = bao.post("auth/ratls/tidy", &json!({}));
     assert_eq!(again.json()["data"], zero, "a second tidy finds nothing");
     let root = format!("auth/{}/", bao.mount_uuid("ratls"));
-    let stored = bao.raw_list(&format!("{root}grant/"));
+    // Entries are stored under the accessors the list names.
+    let stored: BTreeSet<String> = bao.raw_list(&format!("{root}entry/")).into_iter().collect();
     assert_eq!(
         stored.len(),
         creates + 1,
         "tidy kept every live entry and only those"
     );
+    assert_eq!(
+        stored,
+        listed_ids.iter().map(|id| (*id).to_owned()).collect(),
+        "entry/<accessor> of every listed entry"
+    );
     let mut index_keys = 0;
-    for dir in bao.raw_list(&format!("{root}by-policy/")) {
-        index_keys += bao.raw_list(&format!("{root}by-policy/{dir}")).len();
+    for dir in bao.raw_list(&format!("{root}index/")) {
+        index_keys += bao.raw_list(&format!("{root}index/{dir}")).len();
     }
     assert_eq!(index_keys, creates + 1, "one index key per live entry");
-    assert_eq!(
-        bao.raw_list(&format!("{root}accessor/")).len(),
-        creates + 1,
-        "one accessor record per live entry"
+    assert!(
+        bao.raw_list(&format!("{root}accessor-of/")).is_empty(),
+        "no accessor record: every accessor derives from its uuid"
     );
     assert!(
-        bao.raw_list(&format!("{root}replay/")).is_empty(),
+        bao.raw_list(&format!("{root}last-step/")).is_empty(),
         "no replay record"
     );
     let (rss_after, hwm_after) = (status_kib(pid, "VmRSS"), status_kib(pid, "VmHWM"));

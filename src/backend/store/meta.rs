@@ -12,7 +12,7 @@ const LAYOUT_KEY: &str = "meta/layout";
 const MOUNT_KEY_KEY: &str = "meta/key";
 
 /// The layout this version reads and writes.
-pub(in crate::backend) const CURRENT_LAYOUT: u32 = 2;
+pub(in crate::backend) const CURRENT_LAYOUT: u32 = 3;
 
 #[derive(Serialize, Deserialize)]
 struct LayoutRecord {

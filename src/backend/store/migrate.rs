@@ -1,23 +1,25 @@
-//! Layout v1 (v0.1.0) to layout v2. v1 kept entries at `totp/<uuid>`, their
-//! policy index at `policy/<hex(policy)>/<uuid>` and replay records at
+//! Older layouts to layout v3: v1 (v0.1.0) here, v2 (v0.2.x) in
+//! [`super::migrate_v2`]. v1 kept entries at `totp/<uuid>`, their policy
+//! index at `policy/<hex(policy)>/<uuid>` and replay records at
 //! `used/<uuid>`: uuids in clear in storage keys.
 //!
 //! Each v1 entry moves in an order that a crash at any point leaves for the
-//! next run to finish: the v2 entry (reused if a previous run wrote it, so
-//! its accessor stays), its accessor record and index key, its replay record
-//! (kept at the later step if both exist), then the v1 index key and replay
-//! record, and last the v1 entry, whose presence means "not yet moved".
-//! Expired v1 entries are dropped, as tidy would. What is left under the v1
-//! prefixes afterwards (index keys and replay records without an entry,
-//! undecodable keys) grants nothing and is removed, so no v1 key survives.
+//! next run to finish: the v3 entry with its index key (the same keys and
+//! values on every run: the accessor derives from the uuid), its last-step
+//! record (kept at the later step if both exist), then the v1 index key and
+//! replay record, and last the v1 entry, whose presence means "not yet
+//! moved". Expired v1 entries are dropped, as tidy would. What is left under
+//! the v1 prefixes afterwards (index keys and replay records without an
+//! entry, undecodable keys) grants nothing and is removed, so no v1 key
+//! survives.
 
 use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::{Grants, read_replay_record, replay_key, write_replay_record};
+use super::{Grants, any_key, last_step_key, migrate_v2, read_replay_record, write_replay_record};
 use crate::domain::code::ReplayRecord;
-use crate::domain::{Accessor, EntryId, PolicyName, TotpEntry};
+use crate::domain::{EntryId, PolicyName, TotpEntry};
 use crate::protocol::{Storage, StorageError};
 
 const V1_ENTRY_PREFIX: &str = "totp/";
@@ -42,10 +44,11 @@ pub(in crate::backend) struct MigrationReport {
     pub leftover_keys_removed: u64,
 }
 
-/// Whether any v1 key is left.
-pub(in crate::backend) async fn has_v1_data(storage: &dyn Storage) -> Result<bool, StorageError> {
-    for prefix in [V1_ENTRY_PREFIX, V1_INDEX_PREFIX, V1_REPLAY_PREFIX] {
-        if !storage.list(prefix).await?.is_empty() {
+/// Whether any key of v1 or v2 is left.
+pub(in crate::backend) async fn has_old_data(storage: &dyn Storage) -> Result<bool, StorageError> {
+    let v1 = [V1_ENTRY_PREFIX, V1_INDEX_PREFIX, V1_REPLAY_PREFIX];
+    for prefix in v1.into_iter().chain(migrate_v2::PREFIXES) {
+        if any_key(storage, prefix).await? {
             return Ok(true);
         }
     }
@@ -54,22 +57,36 @@ pub(in crate::backend) async fn has_v1_data(storage: &dyn Storage) -> Result<boo
 
 /// Entries migrated at once: their writes overlap, so a Raft backend
 /// commits them in shared batches (one at a time measured 77 entries/s).
-const CONCURRENT_ENTRIES: usize = 32;
+pub(super) const CONCURRENT_ENTRIES: usize = 32;
 
-/// What became of one v1 entry.
-enum Moved {
-    /// Now in layout v2, with its replay record if it had one.
+/// What became of one old entry.
+pub(super) enum Moved {
+    /// Now in layout v3, with its replay record if it had one.
     Entry { replay_record: bool },
     /// Expired: dropped, as tidy would.
     Expired,
-    /// Undecodable: it granted nothing in v1 either.
+    /// Undecodable: it granted nothing before either.
     Undecodable,
     /// Gone since it was listed.
     Gone,
 }
 
-/// Moves every v1 entry and replay record into layout v2 under `grants`'
-/// key, [`CONCURRENT_ENTRIES`] at a time, then removes what is left of v1.
+impl MigrationReport {
+    pub(super) fn count(&mut self, moved: Moved) {
+        match moved {
+            Moved::Entry { replay_record } => {
+                self.entries_moved += 1;
+                self.replay_records_moved += u64::from(replay_record);
+            }
+            Moved::Expired => self.expired_entries_dropped += 1,
+            Moved::Undecodable => self.leftover_keys_removed += 1,
+            Moved::Gone => {}
+        }
+    }
+}
+
+/// Moves every v1 entry, then every v2 entry, with their replay records
+/// into layout v3 under `grants`' key, and removes what is left of both.
 /// Each entry's own writes keep their order, so stopping anywhere (an
 /// error here drops the entries in flight) leaves what the next run
 /// finishes.
@@ -80,28 +97,39 @@ pub(in crate::backend) async fn migrate(
 ) -> Result<MigrationReport, StorageError> {
     let mut report = MigrationReport::default();
     let names = storage.list(V1_ENTRY_PREFIX).await?;
+    move_all(&mut report, names, |name| {
+        let (storage, grants) = (storage.clone(), grants.clone());
+        async move { move_one(&storage, &grants, &name, now).await }
+    })
+    .await?;
+    let leftovers = [V1_INDEX_PREFIX, V1_REPLAY_PREFIX, V1_ENTRY_PREFIX];
+    report.leftover_keys_removed += remove_leftovers(storage.as_ref(), &leftovers).await?;
+    migrate_v2::migrate(storage, grants, now, &mut report).await?;
+    Ok(report)
+}
+
+/// Runs `move_one` on every name, [`CONCURRENT_ENTRIES`] at a time.
+pub(super) async fn move_all<F, Fut>(
+    report: &mut MigrationReport,
+    names: Vec<String>,
+    move_one: F,
+) -> Result<(), StorageError>
+where
+    F: Fn(String) -> Fut,
+    Fut: Future<Output = Result<Moved, StorageError>> + Send + 'static,
+{
     for batch in names.chunks(CONCURRENT_ENTRIES) {
         let mut tasks = tokio::task::JoinSet::new();
         for name in batch {
-            let (storage, grants, name) = (storage.clone(), grants.clone(), name.clone());
-            tasks.spawn(async move { move_one(&storage, &grants, &name, now).await });
+            tasks.spawn(move_one(name.clone()));
         }
         while let Some(joined) = tasks.join_next().await {
             let moved = joined
                 .map_err(|e| StorageError::Transport(format!("a migration task stopped: {e}")))??;
-            match moved {
-                Moved::Entry { replay_record } => {
-                    report.entries_moved += 1;
-                    report.replay_records_moved += u64::from(replay_record);
-                }
-                Moved::Expired => report.expired_entries_dropped += 1,
-                Moved::Undecodable => report.leftover_keys_removed += 1,
-                Moved::Gone => {}
-            }
+            report.count(moved);
         }
     }
-    report.leftover_keys_removed += remove_leftovers(storage.as_ref()).await?;
-    Ok(report)
+    Ok(())
 }
 
 /// Moves the v1 entry `totp/<name>`, then deletes its v1 keys (the entry
@@ -140,50 +168,51 @@ async fn move_one(
     Ok(moved)
 }
 
-/// Writes `entry` in layout v2 (idempotent) and copies its replay record;
+/// Writes `entry` in layout v3 (idempotent) and copies its replay record;
 /// returns whether there was one.
 async fn move_entry(
     storage: &Arc<dyn Storage>,
     grants: &Grants,
     v1: &V1Entry,
 ) -> Result<bool, StorageError> {
-    match grants.get(&v1.uuid).await? {
-        // A previous run wrote it: keep its accessor, finish its lookups.
-        Some(moved) => {
-            let (grant, sealed) = grants.key.seal(&moved.uuid);
-            grants.put_lookups(&moved, &grant, &sealed).await?;
-        }
-        None => {
-            let entry = TotpEntry {
-                uuid: v1.uuid,
-                accessor: Accessor::generate(),
-                created: v1.created,
-                expiration: v1.expiration,
-                policy: v1.policy.clone(),
-            };
-            grants.insert(&entry).await?;
-        }
-    }
-    let grant = grants.key.grant_id(&v1.uuid);
+    let entry = TotpEntry {
+        uuid: v1.uuid,
+        accessor: grants.key.accessor(&v1.uuid),
+        created: v1.created,
+        expiration: v1.expiration,
+        policy: v1.policy.clone(),
+    };
+    grants.insert(&entry).await?;
     let v1_replay = format!("{V1_REPLAY_PREFIX}{}", v1.uuid.to_canonical());
-    let Some(old) = read_replay_record(storage.as_ref(), &v1_replay).await? else {
+    move_replay_record(storage.as_ref(), &v1_replay, grants, &v1.uuid).await
+}
+
+/// Copies the replay record at `old_key` to the last-step record of `id`,
+/// keeping the later step if both exist; whether there was one. The caller
+/// deletes the old one.
+pub(super) async fn move_replay_record(
+    storage: &dyn Storage,
+    old_key: &str,
+    grants: &Grants,
+    id: &EntryId,
+) -> Result<bool, StorageError> {
+    let Some(old) = read_replay_record(storage, old_key).await? else {
         return Ok(false);
     };
-    let v2_replay = replay_key(&grant);
-    let newer = read_replay_record(storage.as_ref(), &v2_replay).await?;
+    let new_key = last_step_key(&grants.key.grant_id(id));
+    let newer = read_replay_record(storage, &new_key).await?;
     let last_step = newer.map_or(old.last_step, |r| r.last_step.max(old.last_step));
-    write_replay_record(storage.as_ref(), &v2_replay, ReplayRecord { last_step }).await?;
+    write_replay_record(storage, &new_key, ReplayRecord { last_step }).await?;
     Ok(true)
 }
 
-/// Removes every key left under the v1 prefixes, at any depth; returns how many.
-async fn remove_leftovers(storage: &dyn Storage) -> Result<u64, StorageError> {
+/// Removes every key left under `prefixes`, at any depth; returns how many.
+pub(super) async fn remove_leftovers(
+    storage: &dyn Storage,
+    prefixes: &[&str],
+) -> Result<u64, StorageError> {
     let mut removed = 0;
-    let mut dirs = vec![
-        V1_INDEX_PREFIX.to_owned(),
-        V1_REPLAY_PREFIX.to_owned(),
-        V1_ENTRY_PREFIX.to_owned(),
-    ];
+    let mut dirs: Vec<String> = prefixes.iter().map(|p| (*p).to_owned()).collect();
     while let Some(dir) = dirs.pop() {
         for name in storage.list(&dir).await? {
             let key = format!("{dir}{name}");

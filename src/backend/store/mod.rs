@@ -1,59 +1,63 @@
-//! Where entries live in the mount's storage (layout v2), and the only code
+//! Where entries live in the mount's storage (layout v3), and the only code
 //! that knows. No key holds a uuid: Vault's barrier encrypts values, not
 //! keys, and keys sit in clear in Raft snapshots and backups.
 //!
 //! | key | value | why |
 //! |---|---|---|
-//! | `meta/layout` | `{"version": 2}` | which layout the data is in (see [`migrate`]) |
+//! | `meta/layout` | `{"version": 3}` | which layout the data is in (see [`migrate`]) |
 //! | `meta/key` | `{"key": base64}` | the mount key: 32 random bytes, made on the first write |
-//! | `grant/<grant id>` | the entry: `{uuid, accessor, created, expiration, policy}` | the grant itself; grant id = hex HMAC-SHA256(mount key, uuid) |
-//! | `accessor/<accessor>` | `{"grant": <grant id>}` | finds an entry by its accessor; lists entries |
-//! | `by-policy/<hex(policy)>/<grant id>.<sealed uuid>` | empty | `verify` computes a policy's codes from one list (see [`crate::domain::mount_key`]) |
-//! | `replay/<grant id>` | `{"last_step": n}` | the last TOTP step accepted for the entry |
+//! | `entry/<accessor>` | the entry: `{uuid, accessor, created, expiration, policy}` | the grant itself, found by uuid and by accessor alike: the mount key derives the accessor from the uuid |
+//! | `accessor-of/<grant id>` | `{"accessor": …}` | only for entries made by v0.2.x, whose accessor is random: finds them by uuid |
+//! | `index/<hex(policy)>/<grant id>.<sealed uuid>` | empty | `verify` computes a policy's codes from one list (see [`crate::domain::mount_key`]) |
+//! | `last-step/<grant id>` | `{"last_step": n}` | the last TOTP step accepted for the entry |
 //! | `attempts/…`, `meta/throttle` | failed verifications and their limits | see [`attempts`] |
 //!
-//! A create writes the entry, its accessor record and its index key at once,
-//! and a removal deletes them (the entry's deletion revokes the grant) with
-//! the replay record at once: one round trip each. A crash or a failed write
-//! in between leaves only what `tidy` repairs: lookups without an entry are
-//! removed (every reader checks the entry), lookups an entry lacks are
-//! restored. Every prefix is seal-wrapped (see [`SEAL_WRAPPED`]).
+//! The grant id is hex HMAC-SHA256(mount key, uuid). A create writes the
+//! entry and its index key at once, and a removal deletes them (the entry's
+//! deletion revokes the grant) with the last-step record at once: one round
+//! trip each. A crash or a failed write in between leaves only what `tidy`
+//! repairs: lookups without an entry are removed (every reader checks the
+//! entry), lookups an entry lacks are restored. Every prefix is seal-wrapped
+//! (see [`SEAL_WRAPPED`]).
 
 pub(super) mod attempts;
 pub(super) mod meta;
 pub(super) mod migrate;
+mod migrate_v2;
 mod tidy;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
+use aws_lc_rs::constant_time;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::code::ReplayRecord;
 use crate::domain::{Accessor, EntryId, GrantId, MountKey, PolicyName, SealedId, TotpEntry};
 use crate::protocol::{Storage, StorageError};
 
-pub(super) const GRANT_PREFIX: &str = "grant/";
-pub(super) const ACCESSOR_PREFIX: &str = "accessor/";
-pub(super) const POLICY_INDEX_PREFIX: &str = "by-policy/";
-pub(super) const REPLAY_PREFIX: &str = "replay/";
+pub(super) const ENTRY_PREFIX: &str = "entry/";
+pub(super) const ACCESSOR_OF_PREFIX: &str = "accessor-of/";
+pub(super) const POLICY_INDEX_PREFIX: &str = "index/";
+pub(super) const LAST_STEP_PREFIX: &str = "last-step/";
 
-/// Every prefix of layout v2, for `SpecialPaths.seal_wrap_storage`: values
+/// Every prefix of layout v3, for `SpecialPaths.seal_wrap_storage`: values
 /// hold uuids, the key, or what leads to them.
 pub(super) const SEAL_WRAPPED: &[&str] = &[
     meta::META_PREFIX,
-    GRANT_PREFIX,
-    ACCESSOR_PREFIX,
+    ENTRY_PREFIX,
+    ACCESSOR_OF_PREFIX,
     POLICY_INDEX_PREFIX,
-    REPLAY_PREFIX,
+    LAST_STEP_PREFIX,
     attempts::ATTEMPTS_PREFIX,
 ];
 
-fn grant_key(grant: &GrantId) -> String {
-    format!("{GRANT_PREFIX}{grant}")
+fn entry_key(accessor: &Accessor) -> String {
+    format!("{ENTRY_PREFIX}{accessor}")
 }
 
-fn accessor_key(accessor: &Accessor) -> String {
-    format!("{ACCESSOR_PREFIX}{accessor}")
+fn accessor_of_key(grant: &GrantId) -> String {
+    format!("{ACCESSOR_OF_PREFIX}{grant}")
 }
 
 /// Policy names may contain `/`, so the index names them in hex.
@@ -65,14 +69,14 @@ fn index_key(policy: &PolicyName, grant: &GrantId, sealed: &SealedId) -> String 
     format!("{}{grant}.{sealed}", policy_dir(policy))
 }
 
-fn replay_key(grant: &GrantId) -> String {
-    format!("{REPLAY_PREFIX}{grant}")
+fn last_step_key(grant: &GrantId) -> String {
+    format!("{LAST_STEP_PREFIX}{grant}")
 }
 
-/// The value of an accessor record.
+/// The value of an `accessor-of/` record.
 #[derive(Serialize, Deserialize)]
-struct AccessorRecord {
-    grant: String,
+struct AccessorOf {
+    accessor: String,
 }
 
 /// Typed access to the mount's entries under its key.
@@ -84,6 +88,11 @@ pub(super) struct Grants {
     /// so it never sees the lookups of an insert in flight without the entry
     /// (and removes them for dangling).
     inserts: Arc<tokio::sync::RwLock<()>>,
+    /// Whether entries made by v0.2.x may remain: only then does a uuid
+    /// that misses its derived place cost a second read. Set from storage
+    /// when the layout is prepared and by a migration; tidy clears it once
+    /// none remain (only a migration makes such entries).
+    random_accessors: Arc<AtomicBool>,
 }
 
 impl Grants {
@@ -92,20 +101,38 @@ impl Grants {
             storage,
             key,
             inserts: Arc::default(),
+            random_accessors: Arc::default(),
         }
     }
 
-    /// The entry stored under `grant`, expired or not; `None` when absent.
-    /// An entry that does not decode is reported and treated as absent (it
-    /// grants nothing).
-    async fn get_grant(&self, grant: &GrantId) -> Result<Option<TotpEntry>, StorageError> {
-        let Some(bytes) = self.storage.get(&grant_key(grant)).await? else {
+    /// A new entry, with the accessor this mount's key derives from its uuid.
+    pub(super) fn new_entry(&self, policy: PolicyName, expiration: i64, now: i64) -> TotpEntry {
+        TotpEntry::new(&self.key, policy, expiration, now)
+    }
+
+    /// Whether `entry`'s accessor is not the one its uuid derives (v0.2.x).
+    fn has_random_accessor(&self, entry: &TotpEntry) -> bool {
+        entry.accessor != self.key.accessor(&entry.uuid)
+    }
+
+    /// Looks whether any entry made by v0.2.x remains.
+    pub(super) async fn load_random_accessors(&self) -> Result<(), StorageError> {
+        let any = any_key(self.storage.as_ref(), ACCESSOR_OF_PREFIX).await?;
+        self.random_accessors.store(any, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The entry stored at `entry/<accessor>`, expired or not; `None` when
+    /// absent. An entry that does not decode, or names another accessor, is
+    /// reported and treated as absent (it grants nothing).
+    async fn read_entry(&self, accessor: &Accessor) -> Result<Option<TotpEntry>, StorageError> {
+        let Some(bytes) = self.storage.get(&entry_key(accessor)).await? else {
             return Ok(None);
         };
         match TotpEntry::from_json(&bytes) {
-            Ok(entry) if self.key.grant_id(&entry.uuid) == *grant => Ok(Some(entry)),
+            Ok(entry) if entry.accessor == *accessor => Ok(Some(entry)),
             _ => {
-                tracing::error!(grant = %grant, "a stored TOTP entry does not decode; ignoring it");
+                tracing::error!(accessor = %accessor, "a stored TOTP entry does not decode; ignoring it");
                 Ok(None)
             }
         }
@@ -113,7 +140,27 @@ impl Grants {
 
     /// The entry whose uuid is `id`, expired or not.
     pub(super) async fn get(&self, id: &EntryId) -> Result<Option<TotpEntry>, StorageError> {
-        self.get_grant(&self.key.grant_id(id)).await
+        let holds = |entry: &TotpEntry| {
+            constant_time::verify_slices_are_equal(entry.uuid.as_bytes(), id.as_bytes()).is_ok()
+        };
+        if let Some(entry) = self.read_entry(&self.key.accessor(id)).await? {
+            return Ok(Some(entry).filter(holds));
+        }
+        if !self.random_accessors.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        let grant = self.key.grant_id(id);
+        let Some(bytes) = self.storage.get(&accessor_of_key(&grant)).await? else {
+            return Ok(None);
+        };
+        let Some(accessor) = serde_json::from_slice::<AccessorOf>(&bytes)
+            .ok()
+            .and_then(|r| Accessor::parse(&r.accessor).ok())
+        else {
+            tracing::error!(grant = %grant, "an accessor record does not decode; ignoring it");
+            return Ok(None);
+        };
+        Ok(self.read_entry(&accessor).await?.filter(holds))
     }
 
     /// The entry whose uuid is `id` if it still holds at `now`.
@@ -130,27 +177,15 @@ impl Grants {
         &self,
         accessor: &Accessor,
     ) -> Result<Option<TotpEntry>, StorageError> {
-        let Some(bytes) = self.storage.get(&accessor_key(accessor)).await? else {
-            return Ok(None);
-        };
-        let Some(grant) = serde_json::from_slice::<AccessorRecord>(&bytes)
-            .ok()
-            .and_then(|r| GrantId::parse(&r.grant))
-        else {
-            tracing::error!(accessor = %accessor, "an accessor record does not decode; ignoring it");
-            return Ok(None);
-        };
-        Ok(self
-            .get_grant(&grant)
-            .await?
-            .filter(|e| e.accessor == *accessor))
+        self.read_entry(accessor).await
     }
 
-    /// Stores a new entry with its accessor record and index key.
+    /// Stores an entry with its index key (and, for an entry of v0.2.x, its
+    /// accessor record).
     pub(super) async fn insert(&self, entry: &TotpEntry) -> Result<(), StorageError> {
         let _insert = self.inserts.read().await;
         let (grant, sealed) = self.key.seal(&entry.uuid);
-        let key = grant_key(&grant);
+        let key = entry_key(&entry.accessor);
         tokio::try_join!(
             self.storage.put(&key, entry.to_bytes()),
             self.put_lookups(entry, &grant, &sealed),
@@ -158,41 +193,50 @@ impl Grants {
         .map(|_| ())
     }
 
-    /// The accessor record and index key of a stored entry (idempotent).
+    /// The index key of a stored entry, and its accessor record if it has a
+    /// random accessor (idempotent).
     async fn put_lookups(
         &self,
         entry: &TotpEntry,
         grant: &GrantId,
         sealed: &SealedId,
     ) -> Result<(), StorageError> {
-        let record = serde_json::json!({"grant": grant.to_string()}).to_string();
-        let (accessor_key, index_key) = (
-            accessor_key(&entry.accessor),
-            index_key(&entry.policy, grant, sealed),
-        );
+        let index_key = index_key(&entry.policy, grant, sealed);
+        if !self.has_random_accessor(entry) {
+            return self.storage.put(&index_key, Vec::new()).await;
+        }
+        self.random_accessors.store(true, Ordering::Relaxed);
+        let record = serde_json::json!({"accessor": entry.accessor.to_string()}).to_string();
+        let record_key = accessor_of_key(grant);
         tokio::try_join!(
-            self.storage.put(&accessor_key, record.into_bytes()),
+            self.storage.put(&record_key, record.into_bytes()),
             self.storage.put(&index_key, Vec::new()),
         )
         .map(|_| ())
     }
 
-    /// Removes an entry with its accessor record, index key and replay record.
+    /// Removes an entry with its index key, last-step record and accessor
+    /// record, if it has one.
     pub(super) async fn remove(&self, entry: &TotpEntry) -> Result<(), StorageError> {
         let (grant, sealed) = self.key.seal(&entry.uuid);
-        let (grant_key, accessor_key, index_key, replay_key) = (
-            grant_key(&grant),
-            accessor_key(&entry.accessor),
+        let (entry_key, index_key, last_step_key) = (
+            entry_key(&entry.accessor),
             index_key(&entry.policy, &grant, &sealed),
-            replay_key(&grant),
+            last_step_key(&grant),
         );
-        tokio::try_join!(
-            self.storage.delete(&grant_key),
-            self.storage.delete(&accessor_key),
-            self.storage.delete(&index_key),
-            self.storage.delete(&replay_key),
-        )
-        .map(|_| ())
+        let removed = async {
+            tokio::try_join!(
+                self.storage.delete(&entry_key),
+                self.storage.delete(&index_key),
+                self.storage.delete(&last_step_key),
+            )
+            .map(|_| ())
+        };
+        if !self.has_random_accessor(entry) {
+            return removed.await;
+        }
+        let record_key = accessor_of_key(&grant);
+        tokio::try_join!(removed, self.storage.delete(&record_key)).map(|_| ())
     }
 
     /// Removes whatever is stored for the uuid `id`; succeeds when nothing is.
@@ -204,20 +248,19 @@ impl Grants {
         }
     }
 
-    /// Removes the entry named by `accessor`, and a stale accessor record;
-    /// succeeds when nothing is stored.
+    /// Removes the entry named by `accessor`; succeeds when nothing is stored.
     pub(super) async fn remove_accessor(&self, accessor: &Accessor) -> Result<(), StorageError> {
         match self.by_accessor(accessor).await? {
             Some(entry) => self.remove(&entry).await,
-            None => self.storage.delete(&accessor_key(accessor)).await,
+            None => Ok(()),
         }
     }
 
-    /// Every accessor with a record, sorted.
+    /// Every accessor with an entry, sorted.
     pub(super) async fn accessors(&self) -> Result<Vec<Accessor>, StorageError> {
         let mut accessors: Vec<Accessor> = self
             .storage
-            .list(ACCESSOR_PREFIX)
+            .list(ENTRY_PREFIX)
             .await?
             .iter()
             .filter_map(|key| Accessor::parse(key).ok())
@@ -250,7 +293,11 @@ impl Grants {
         &self,
         id: &EntryId,
     ) -> Result<Option<ReplayRecord>, StorageError> {
-        read_replay_record(self.storage.as_ref(), &replay_key(&self.key.grant_id(id))).await
+        read_replay_record(
+            self.storage.as_ref(),
+            &last_step_key(&self.key.grant_id(id)),
+        )
+        .await
     }
 
     pub(super) async fn put_replay_record(
@@ -258,9 +305,18 @@ impl Grants {
         id: &EntryId,
         record: ReplayRecord,
     ) -> Result<(), StorageError> {
-        let key = replay_key(&self.key.grant_id(id));
+        let key = last_step_key(&self.key.grant_id(id));
         write_replay_record(self.storage.as_ref(), &key, record).await
     }
+}
+
+/// Whether anything is stored under `prefix`: one name asked for where the
+/// host pages (OpenBao), else a whole list (HashiCorp Vault).
+async fn any_key(storage: &dyn Storage, prefix: &str) -> Result<bool, StorageError> {
+    Ok(match storage.list_page(prefix, "", 1).await? {
+        Some(names) => !names.is_empty(),
+        None => !storage.list(prefix).await?.is_empty(),
+    })
 }
 
 /// A replay record at `key`. An undecodable one must not reopen the entry

@@ -1,8 +1,6 @@
-//! The layout, tidy and the v1 → v2 migration, on in-memory storage.
+//! The layout, tidy and the migrations from v1 and v2, on in-memory storage.
 
-use std::collections::BTreeMap;
-
-use super::migrate::{MigrationReport, has_v1_data, migrate};
+use super::migrate::{MigrationReport, has_old_data, migrate};
 use super::tidy::TidyReport;
 use super::*;
 use crate::testing::{HeldCall, MemStorage};
@@ -18,7 +16,15 @@ fn grants(storage: &Arc<MemStorage>) -> Grants {
 }
 
 fn entry(policy: &str, expiration: i64) -> TotpEntry {
-    TotpEntry::new(PolicyName::parse(policy).unwrap(), expiration, 100)
+    TotpEntry::new(&key(), PolicyName::parse(policy).unwrap(), expiration, 100)
+}
+
+/// An entry as v0.2.x made it: its accessor random, not derived.
+fn v2_entry(policy: &str, expiration: i64) -> TotpEntry {
+    TotpEntry {
+        accessor: Accessor::generate(),
+        ..entry(policy, expiration)
+    }
 }
 
 fn no_key_holds_a_uuid(storage: &MemStorage, ids: &[EntryId]) {
@@ -35,7 +41,8 @@ fn no_key_holds_a_uuid(storage: &MemStorage, ids: &[EntryId]) {
 async fn layout_is_as_documented() {
     let storage = Arc::new(MemStorage::new());
     let store = grants(&storage);
-    let e = entry("ns/app", 200);
+    let e = store.new_entry(PolicyName::parse("ns/app").unwrap(), 200, 100);
+    assert_eq!(e.accessor, key().accessor(&e.uuid));
     store.insert(&e).await.unwrap();
     store
         .put_replay_record(&e.uuid, ReplayRecord { last_step: 7 })
@@ -45,27 +52,26 @@ async fn layout_is_as_documented() {
     assert_eq!(
         storage.keys(),
         [
-            format!("accessor/{}", e.accessor),
-            format!("by-policy/6e732f617070/{grant}.{sealed}"),
-            format!("grant/{grant}"),
-            format!("replay/{grant}"),
+            format!("entry/{}", e.accessor),
+            format!("index/6e732f617070/{grant}.{sealed}"),
+            format!("last-step/{grant}"),
         ]
     );
     no_key_holds_a_uuid(&storage, &[e.uuid]);
     assert_eq!(
-        storage
-            .get(&format!("accessor/{}", e.accessor))
-            .await
-            .unwrap(),
-        Some(format!(r#"{{"grant":"{grant}"}}"#).into_bytes())
+        storage.get(&format!("entry/{}", e.accessor)).await.unwrap(),
+        Some(e.to_bytes())
     );
     assert_eq!(store.policy_members(&e.policy).await.unwrap(), [e.uuid]);
+    // Found by uuid and by accessor with one read each.
+    let reads = storage.reads();
     assert_eq!(store.get_live(&e.uuid, 199).await.unwrap(), Some(e.clone()));
-    assert_eq!(store.get_live(&e.uuid, 200).await.unwrap(), None);
     assert_eq!(
         store.by_accessor(&e.accessor).await.unwrap(),
         Some(e.clone())
     );
+    assert_eq!(storage.reads() - reads, 2);
+    assert_eq!(store.get_live(&e.uuid, 200).await.unwrap(), None);
     assert_eq!(store.accessors().await.unwrap(), [e.accessor]);
     // Another key opens nothing and finds nothing.
     let other = Grants::new(
@@ -79,21 +85,80 @@ async fn layout_is_as_documented() {
 }
 
 #[tokio::test]
-async fn removal_by_accessor_also_clears_stale_accessor_records() {
+async fn an_entry_of_v0_2_x_keeps_its_random_accessor_with_a_record() {
     let storage = Arc::new(MemStorage::new());
     let store = grants(&storage);
-    let e = entry("p", 200);
-    store.insert(&e).await.unwrap();
-    store.remove_accessor(&e.accessor).await.unwrap();
+    let old = v2_entry("p", 200);
+    store.insert(&old).await.unwrap();
+    let (grant, sealed) = key().seal(&old.uuid);
+    assert_eq!(
+        storage.keys(),
+        [
+            format!("accessor-of/{grant}"),
+            format!("entry/{}", old.accessor),
+            format!("index/70/{grant}.{sealed}"),
+        ]
+    );
+    assert_eq!(
+        storage.get(&format!("accessor-of/{grant}")).await.unwrap(),
+        Some(format!(r#"{{"accessor":"{}"}}"#, old.accessor).into_bytes())
+    );
+    assert_eq!(store.get(&old.uuid).await.unwrap(), Some(old.clone()));
+    assert_eq!(
+        store.by_accessor(&old.accessor).await.unwrap(),
+        Some(old.clone())
+    );
+    // A process that starts on this data learns from storage that such
+    // entries remain; until then a uuid finds only its derived place.
+    let restarted = grants(&storage);
+    assert_eq!(restarted.get(&old.uuid).await.unwrap(), None);
+    restarted.load_random_accessors().await.unwrap();
+    assert_eq!(restarted.get(&old.uuid).await.unwrap(), Some(old.clone()));
+    // An unknown uuid costs the second read only while such entries remain.
+    let reads = storage.reads();
+    assert_eq!(restarted.get(&EntryId::generate()).await.unwrap(), None);
+    assert_eq!(storage.reads() - reads, 2);
+    restarted.remove_uuid(&old.uuid).await.unwrap();
     assert!(storage.keys().is_empty());
-    // An accessor record whose entry is gone (a crash after the entry's removal).
+    restarted.tidy(100).await.unwrap();
+    let reads = storage.reads();
+    assert_eq!(restarted.get(&EntryId::generate()).await.unwrap(), None);
+    assert_eq!(storage.reads() - reads, 1, "tidy found none left");
+    // A record naming another entry's accessor finds nothing.
+    let (new, other) = (entry("p", 200), v2_entry("p", 200));
+    store.insert(&new).await.unwrap();
+    store.insert(&other).await.unwrap();
+    let record = format!(r#"{{"accessor":"{}"}}"#, new.accessor);
+    let other_record = format!("accessor-of/{}", key().grant_id(&other.uuid));
     storage
-        .put(&accessor_key(&e.accessor), br#"{"grant":"00"}"#.to_vec())
+        .put(&other_record, record.into_bytes())
         .await
         .unwrap();
-    assert_eq!(store.by_accessor(&e.accessor).await.unwrap(), None);
-    store.remove_accessor(&e.accessor).await.unwrap();
-    assert!(storage.keys().is_empty());
+    assert_eq!(store.get(&other.uuid).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn removal_by_accessor_removes_every_key_and_succeeds_on_nothing() {
+    let storage = Arc::new(MemStorage::new());
+    let store = grants(&storage);
+    for e in [entry("p", 200), v2_entry("p", 200)] {
+        store.insert(&e).await.unwrap();
+        store
+            .put_replay_record(&e.uuid, ReplayRecord { last_step: 1 })
+            .await
+            .unwrap();
+        store.remove_accessor(&e.accessor).await.unwrap();
+        assert!(storage.keys().is_empty());
+        store.remove_accessor(&e.accessor).await.unwrap();
+    }
+    // An entry stored under another accessor's name grants nothing there.
+    let (a, b) = (entry("p", 200), entry("p", 200));
+    storage
+        .put(&entry_key(&b.accessor), a.to_bytes())
+        .await
+        .unwrap();
+    assert_eq!(store.by_accessor(&b.accessor).await.unwrap(), None);
+    assert_eq!(store.get(&a.uuid).await.unwrap(), None);
 }
 
 #[tokio::test]
@@ -103,8 +168,17 @@ async fn tidy_removes_what_is_dead_and_repairs_what_is_missing() {
     let live = entry("p", 1_000);
     let expired = entry("p", 150);
     let unindexed = entry("q", 1_000);
-    let unlisted = entry("q", 1_000);
-    for e in [&live, &expired, &unindexed, &unlisted] {
+    let old = v2_entry("q", 1_000);
+    let old_unrecorded = v2_entry("q", 1_000);
+    let old_expired = v2_entry("q", 150);
+    for e in [
+        &live,
+        &expired,
+        &unindexed,
+        &old,
+        &old_unrecorded,
+        &old_expired,
+    ] {
         store.insert(e).await.unwrap();
     }
     let seal = |e: &TotpEntry| key().seal(&e.uuid);
@@ -114,18 +188,18 @@ async fn tidy_removes_what_is_dead_and_repairs_what_is_missing() {
         .await
         .unwrap();
     storage
-        .delete(&accessor_key(&unlisted.accessor))
+        .delete(&accessor_of_key(&seal(&old_unrecorded).0))
         .await
         .unwrap();
-    // A ghost: lookups and a replay record, no entry.
-    let ghost = entry("p", 1_000);
+    // A ghost: lookups and a last-step record, no entry.
+    let ghost = v2_entry("p", 1_000);
     let (g, s) = seal(&ghost);
     storage
         .put(&index_key(&ghost.policy, &g, &s), Vec::new())
         .await
         .unwrap();
     storage
-        .put(&accessor_key(&ghost.accessor), b"{}".to_vec())
+        .put(&accessor_of_key(&g), b"{}".to_vec())
         .await
         .unwrap();
     for (e, step) in [
@@ -139,36 +213,41 @@ async fn tidy_removes_what_is_dead_and_repairs_what_is_missing() {
             .await
             .unwrap();
     }
-    storage.put("grant/not-ours", b"{}".to_vec()).await.unwrap();
+    storage.put("entry/not-ours", b"{}".to_vec()).await.unwrap();
     // Lookups in spellings this plugin never writes lead nowhere.
-    for odd in [
-        "by-policy/70/not-an-index-name",
-        "accessor/1B4E28BA-2FA1-41D2-883F-0016D3CCA427",
-    ] {
+    for odd in ["index/70/not-an-index-name", "accessor-of/NOT-HEX"] {
         storage.put(odd, Vec::new()).await.unwrap();
     }
+    // An entry that does not decode grants nothing.
+    let broken = entry("p", 1_000);
+    storage
+        .put(&entry_key(&broken.accessor), b"{".to_vec())
+        .await
+        .unwrap();
 
     let report = store.tidy(300).await.unwrap();
     assert_eq!(
         report,
         TidyReport {
-            entries_removed: 1,
-            index_keys_removed: 3, // the expired entry's, the ghost's and the odd one
-            index_keys_repaired: 1, // unindexed
-            accessor_records_removed: 3, // the expired entry's, the ghost's and the odd one
-            accessor_records_repaired: 1, // unlisted
-            replay_records_removed: 3, // expired, ghost, and unindexed's stale one
+            entries_removed: 3,           // expired, old_expired, broken
+            index_keys_removed: 4,        // expired's, old_expired's, the ghost's and the odd one
+            index_keys_repaired: 1,       // unindexed
+            accessor_records_removed: 3,  // old_expired's, the ghost's and the odd one
+            accessor_records_repaired: 1, // old_unrecorded
+            replay_records_removed: 3,    // expired, ghost, and unindexed's stale one
             attempt_records_removed: 0,
         }
     );
-    let mut expected = vec!["grant/not-ours".to_owned()];
-    for e in [&live, &unindexed, &unlisted] {
+    let mut expected = vec!["entry/not-ours".to_owned()];
+    for e in [&live, &unindexed, &old, &old_unrecorded] {
         let (g, s) = seal(e);
-        expected.push(format!("grant/{g}"));
-        expected.push(accessor_key(&e.accessor));
+        expected.push(entry_key(&e.accessor));
         expected.push(index_key(&e.policy, &g, &s));
+        if e.accessor != key().accessor(&e.uuid) {
+            expected.push(accessor_of_key(&g));
+        }
     }
-    expected.push(replay_key(&seal(&live).0));
+    expected.push(last_step_key(&seal(&live).0));
     expected.sort();
     assert_eq!(storage.keys(), expected);
     assert_eq!(store.tidy(300).await.unwrap(), TidyReport::default());
@@ -180,17 +259,17 @@ async fn tidy_never_takes_the_lookups_of_an_insert_in_flight_for_dangling() {
     let store = Grants::new(memory.clone(), key());
     let e = entry("p", 1_000);
     // The insert's entry put waits until released.
-    let held = memory.hold_next(HeldCall::Put, GRANT_PREFIX);
+    let held = memory.hold_next(HeldCall::Put, ENTRY_PREFIX);
 
     let insert = tokio::spawn({
         let (store, e) = (store.clone(), e.clone());
         async move { store.insert(&e).await }
     });
-    // The lookups land; the entry waits.
-    while memory.keys().len() < 2 {
+    // The index key lands; the entry waits.
+    while memory.keys().is_empty() {
         tokio::task::yield_now().await;
     }
-    assert!(!memory.keys().iter().any(|k| k.starts_with(GRANT_PREFIX)));
+    assert!(!memory.keys().iter().any(|k| k.starts_with(ENTRY_PREFIX)));
     let tidy = tokio::spawn({
         let store = store.clone();
         async move { store.tidy(300).await }
@@ -203,7 +282,7 @@ async fn tidy_never_takes_the_lookups_of_an_insert_in_flight_for_dangling() {
     insert.await.unwrap().unwrap();
     assert_eq!(tidy.await.unwrap().unwrap(), TidyReport::default());
     assert_eq!(store.by_accessor(&e.accessor).await.unwrap(), Some(e));
-    assert_eq!(memory.keys().len(), 3);
+    assert_eq!(memory.keys().len(), 2);
 }
 
 /// Storage that cannot page its lists, as HashiCorp Vault's.
@@ -229,13 +308,10 @@ impl Storage for NoPaging {
 async fn listing_in_pages_sees_every_name_once_with_or_without_host_paging() {
     let memory = Arc::new(MemStorage::new());
     for n in 0..7 {
-        memory
-            .put(&format!("accessor/{n}"), Vec::new())
-            .await
-            .unwrap();
+        memory.put(&format!("entry/{n}"), Vec::new()).await.unwrap();
     }
-    memory.put("accessor/sub/x", Vec::new()).await.unwrap();
-    let all = memory.list(ACCESSOR_PREFIX).await.unwrap();
+    memory.put("entry/sub/x", Vec::new()).await.unwrap();
+    let all = memory.list(ENTRY_PREFIX).await.unwrap();
     assert_eq!(all.len(), 8);
     // MemStorage pages, as OpenBao does; the wrapper does not, as Vault.
     let paging = grants(&memory);
@@ -243,7 +319,7 @@ async fn listing_in_pages_sees_every_name_once_with_or_without_host_paging() {
     for (store, sizes) in [(paging, vec![2, 2, 2, 2, 0]), (not_paging, vec![8])] {
         let mut pages = Vec::new();
         store
-            .list_in_pages(ACCESSOR_PREFIX, 2, |page| pages.push(page))
+            .list_in_pages(ENTRY_PREFIX, 2, |page| pages.push(page))
             .await
             .unwrap();
         assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), sizes);
@@ -316,23 +392,19 @@ async fn write_v1(storage: &MemStorage) -> V1 {
     }
 }
 
-/// The migrated data: every live v1 entry once, with its fields, one
-/// accessor record, its index key and its replay record; nothing of v1 and
-/// nothing of the redeemed or expired entries. Returns entry → accessor.
-async fn check_migrated(storage: &Arc<MemStorage>, v1: &V1) -> BTreeMap<String, Accessor> {
+/// The migrated data: every live v1 entry once, with its fields, the
+/// accessor its uuid derives, its index key and its replay record; nothing
+/// of v1 and nothing of the redeemed or expired entries.
+async fn check_migrated(storage: &Arc<MemStorage>, v1: &V1) {
     let store = grants(storage);
-    assert!(!has_v1_data(storage.as_ref()).await.unwrap());
-    let mut accessors = BTreeMap::new();
+    assert!(!has_old_data(storage.as_ref()).await.unwrap());
     for (i, (id, policy)) in v1.live.iter().enumerate() {
         let entry = store.get(id).await.unwrap().expect("migrated entry");
         assert_eq!(
             (entry.created, entry.expiration, entry.policy.as_str()),
             (100 + i as i64, 2_000, *policy)
         );
-        assert_eq!(
-            store.by_accessor(&entry.accessor).await.unwrap(),
-            Some(entry.clone())
-        );
+        assert_eq!(entry.accessor, key().accessor(id));
         assert!(
             store
                 .policy_members(&entry.policy)
@@ -340,7 +412,6 @@ async fn check_migrated(storage: &Arc<MemStorage>, v1: &V1) -> BTreeMap<String, 
                 .unwrap()
                 .contains(id)
         );
-        accessors.insert(id.to_canonical(), entry.accessor);
     }
     assert_eq!(
         store.accessors().await.unwrap().len(),
@@ -360,16 +431,15 @@ async fn check_migrated(storage: &Arc<MemStorage>, v1: &V1) -> BTreeMap<String, 
         .chain([v1.redeemed])
         .collect();
     no_key_holds_a_uuid(storage, &ids);
-    // 3 entries × (grant, accessor, index) + 1 replay record.
-    assert_eq!(storage.keys().len(), 10, "{:?}", storage.keys());
-    accessors
+    // 3 entries × (entry, index) + 1 last-step record: no accessor record.
+    assert_eq!(storage.keys().len(), 7, "{:?}", storage.keys());
 }
 
 #[tokio::test]
 async fn migration_moves_every_v1_entry_and_replay_record() {
     let storage = Arc::new(MemStorage::new());
     let v1 = write_v1(&storage).await;
-    assert!(has_v1_data(storage.as_ref()).await.unwrap());
+    assert!(has_old_data(storage.as_ref()).await.unwrap());
     let dyn_storage: Arc<dyn Storage> = storage.clone();
     let report = migrate(&dyn_storage, &grants(&storage), NOW).await.unwrap();
     assert_eq!(
@@ -387,11 +457,16 @@ async fn migration_moves_every_v1_entry_and_replay_record() {
     assert_eq!(again, MigrationReport::default());
 }
 
-#[tokio::test]
-async fn a_migration_cut_off_after_any_write_is_finished_by_the_next_run() {
+/// Runs `write` into fresh storage, then a migration cut off after each of
+/// its writes in turn, then a full one, and `check`s what results.
+async fn migrate_with_every_cut<D, W, C>(write: W, check: C)
+where
+    W: AsyncFn(&MemStorage) -> D,
+    C: AsyncFn(&Arc<MemStorage>, &D),
+{
     let total = {
         let storage = Arc::new(MemStorage::new());
-        write_v1(&storage).await;
+        write(&storage).await;
         let before = storage.writes();
         let dyn_storage: Arc<dyn Storage> = storage.clone();
         migrate(&dyn_storage, &grants(&storage), NOW).await.unwrap();
@@ -400,7 +475,7 @@ async fn a_migration_cut_off_after_any_write_is_finished_by_the_next_run() {
     assert!(total > 20, "{total} writes");
     for cut in 0..total {
         let storage = Arc::new(MemStorage::new());
-        let v1 = write_v1(&storage).await;
+        let data = write(&storage).await;
         let dyn_storage: Arc<dyn Storage> = storage.clone();
         storage.fail_writes_after(Some(cut));
         assert!(
@@ -408,21 +483,175 @@ async fn a_migration_cut_off_after_any_write_is_finished_by_the_next_run() {
             "cut {cut}"
         );
         storage.fail_writes_after(None);
-        // Whatever the first run wrote of an entry, its accessor survives.
-        let early: Vec<(String, Accessor)> = storage
-            .keys()
-            .iter()
-            .filter_map(|k| k.strip_prefix("accessor/"))
-            .filter_map(|a| Accessor::parse(a).ok())
-            .map(|a| (a.to_string(), a))
-            .collect();
         migrate(&dyn_storage, &grants(&storage), NOW).await.unwrap();
-        let accessors = check_migrated(&storage, &v1).await;
-        for (_, accessor) in early {
-            assert!(
-                accessors.values().any(|a| *a == accessor),
-                "cut {cut}: accessor changed"
-            );
-        }
+        check(&storage, &data).await;
     }
+}
+
+#[tokio::test]
+async fn a_v1_migration_cut_off_after_any_write_is_finished_by_the_next_run() {
+    migrate_with_every_cut(write_v1, check_migrated).await;
+}
+
+/// v2 data: what v0.2.x wrote, by hand.
+struct V2 {
+    /// Live entries, with their random accessors.
+    live: Vec<TotpEntry>,
+    with_replay: EntryId,
+    /// Has a v2 replay record and a later last-step record, as when v0.2.x
+    /// ran again after an upgrade.
+    with_both: EntryId,
+    redeemed: EntryId,
+}
+
+async fn put_v2(storage: &MemStorage, e: &TotpEntry) {
+    let (grant, sealed) = key().seal(&e.uuid);
+    let record = format!(r#"{{"grant":"{grant}"}}"#);
+    let index = format!(
+        "by-policy/{}/{grant}.{sealed}",
+        hex::encode(e.policy.as_str())
+    );
+    for (k, v) in [
+        (format!("grant/{grant}"), e.to_bytes()),
+        (format!("accessor/{}", e.accessor), record.into_bytes()),
+        (index, Vec::new()),
+    ] {
+        storage.put(&k, v).await.unwrap();
+    }
+}
+
+async fn put_v2_replay(storage: &MemStorage, id: &EntryId, step: u64) {
+    let key = format!("replay/{}", key().grant_id(id));
+    let value = format!(r#"{{"last_step":{step}}}"#);
+    storage.put(&key, value.into_bytes()).await.unwrap();
+}
+
+async fn write_v2(storage: &MemStorage) -> V2 {
+    let live: Vec<TotpEntry> = ["ns/app", "ns/app", "other"]
+        .into_iter()
+        .map(|policy| v2_entry(policy, 2_000))
+        .collect();
+    for e in &live {
+        put_v2(storage, e).await;
+    }
+    let (with_replay, with_both) = (live[0].uuid, live[1].uuid);
+    put_v2_replay(storage, &with_replay, 41).await;
+    put_v2_replay(storage, &with_both, 50).await;
+    let later = format!("last-step/{}", key().grant_id(&with_both));
+    storage
+        .put(&later, br#"{"last_step":52}"#.to_vec())
+        .await
+        .unwrap();
+    // Expired: dropped with its keys.
+    let expired = v2_entry("old", 500);
+    put_v2(storage, &expired).await;
+    put_v2_replay(storage, &expired.uuid, 9).await;
+    // Redeemed under v2 with a crash before its lookups and replay record went.
+    let redeemed = v2_entry("ns/app", 2_000);
+    put_v2(storage, &redeemed).await;
+    put_v2_replay(storage, &redeemed.uuid, 3).await;
+    let grant = key().grant_id(&redeemed.uuid);
+    storage.delete(&format!("grant/{grant}")).await.unwrap();
+    storage.put("grant/not-ours", b"{}".to_vec()).await.unwrap();
+    V2 {
+        live,
+        with_replay,
+        with_both,
+        redeemed: redeemed.uuid,
+    }
+}
+
+/// Every live v2 entry once, found by uuid and by its unchanged accessor,
+/// with its accessor record, index key and last-step record; nothing of v2.
+async fn check_migrated_v2(storage: &Arc<MemStorage>, v2: &V2) {
+    let store = grants(storage);
+    store.load_random_accessors().await.unwrap();
+    assert!(!has_old_data(storage.as_ref()).await.unwrap());
+    let mut expected = Vec::new();
+    for e in &v2.live {
+        assert_eq!(store.get(&e.uuid).await.unwrap().as_ref(), Some(e));
+        assert_eq!(
+            store.by_accessor(&e.accessor).await.unwrap().as_ref(),
+            Some(e)
+        );
+        assert!(
+            store
+                .policy_members(&e.policy)
+                .await
+                .unwrap()
+                .contains(&e.uuid)
+        );
+        let (grant, sealed) = key().seal(&e.uuid);
+        expected.push(entry_key(&e.accessor));
+        expected.push(accessor_of_key(&grant));
+        expected.push(index_key(&e.policy, &grant, &sealed));
+    }
+    for (id, step) in [(v2.with_replay, 41), (v2.with_both, 52)] {
+        assert_eq!(
+            store.replay_record(&id).await.unwrap(),
+            Some(ReplayRecord { last_step: step })
+        );
+        expected.push(last_step_key(&key().grant_id(&id)));
+    }
+    assert_eq!(store.get(&v2.redeemed).await.unwrap(), None);
+    expected.sort();
+    assert_eq!(storage.keys(), expected);
+}
+
+#[tokio::test]
+async fn migration_moves_every_v2_entry_keeping_its_accessor() {
+    let storage = Arc::new(MemStorage::new());
+    let v2 = write_v2(&storage).await;
+    assert!(has_old_data(storage.as_ref()).await.unwrap());
+    let dyn_storage: Arc<dyn Storage> = storage.clone();
+    let store = grants(&storage);
+    let report = migrate(&dyn_storage, &store, NOW).await.unwrap();
+    assert_eq!(
+        report,
+        MigrationReport {
+            entries_moved: 3,
+            expired_entries_dropped: 1,
+            replay_records_moved: 2,
+            // not-ours, and the redeemed entry's accessor record, index key
+            // and replay record
+            leftover_keys_removed: 4,
+        }
+    );
+    check_migrated_v2(&storage, &v2).await;
+    // The migrating process knows such entries remain, without a look.
+    assert_eq!(
+        store.get(&v2.live[2].uuid).await.unwrap().as_ref(),
+        Some(&v2.live[2])
+    );
+    let again = migrate(&dyn_storage, &grants(&storage), NOW).await.unwrap();
+    assert_eq!(again, MigrationReport::default());
+}
+
+#[tokio::test]
+async fn a_v2_migration_cut_off_after_any_write_is_finished_by_the_next_run() {
+    migrate_with_every_cut(write_v2, check_migrated_v2).await;
+}
+
+#[tokio::test]
+async fn v1_and_v2_data_together_migrate_in_one_run() {
+    let storage = Arc::new(MemStorage::new());
+    let v2 = write_v2(&storage).await;
+    let v1 = write_v1(&storage).await;
+    let dyn_storage: Arc<dyn Storage> = storage.clone();
+    let report = migrate(&dyn_storage, &grants(&storage), NOW).await.unwrap();
+    assert_eq!(report.entries_moved, 6);
+    assert!(!has_old_data(storage.as_ref()).await.unwrap());
+    let store = grants(&storage);
+    store.load_random_accessors().await.unwrap();
+    for (id, _) in &v1.live {
+        assert_eq!(
+            store.get(id).await.unwrap().map(|e| e.accessor),
+            Some(key().accessor(id))
+        );
+    }
+    for e in &v2.live {
+        assert_eq!(store.get(&e.uuid).await.unwrap().as_ref(), Some(e));
+    }
+    // 3 v1 entries × 2 keys, 3 v2 entries × 3 keys, 3 last-step records.
+    assert_eq!(storage.keys().len(), 18, "{:?}", storage.keys());
 }

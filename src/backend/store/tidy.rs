@@ -1,10 +1,11 @@
 //! Removing what is dead and repairing what a crash left half-written.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 
 use super::{
-    ACCESSOR_PREFIX, GRANT_PREFIX, Grants, POLICY_INDEX_PREFIX, REPLAY_PREFIX, accessor_key,
-    grant_key, policy_dir,
+    ACCESSOR_OF_PREFIX, ENTRY_PREFIX, Grants, LAST_STEP_PREFIX, POLICY_INDEX_PREFIX,
+    accessor_of_key, entry_key, policy_dir,
 };
 use crate::domain::{Accessor, GrantId, SealedId};
 use crate::protocol::StorageError;
@@ -31,11 +32,12 @@ struct ListedLookups {
     dir_numbers: HashMap<String, u32>,
     /// Index keys as (directory number, grant, sealed uuid).
     index: Listed<(u32, GrantId, SealedId)>,
-    accessors: Listed<Accessor>,
-    /// Keys under the index and accessor prefixes in no spelling this
-    /// plugin writes: they lead nowhere.
+    /// Accessor records (`accessor-of/<grant id>`).
+    accessor_of: Listed<GrantId>,
+    /// Keys under the index and accessor-record prefixes in no spelling
+    /// this plugin writes: they lead nowhere.
     odd_index_keys: Vec<String>,
-    odd_accessor_keys: Vec<String>,
+    odd_accessor_of_keys: Vec<String>,
 }
 
 impl ListedLookups {
@@ -58,13 +60,13 @@ impl ListedLookups {
         }
     }
 
-    fn add_accessors(&mut self, names: Vec<String>) {
+    fn add_accessor_of(&mut self, names: Vec<String>) {
         for name in names {
-            match Accessor::parse(&name) {
-                Ok(accessor) => self.accessors.items.push(accessor),
-                Err(_) => self
-                    .odd_accessor_keys
-                    .push(format!("{ACCESSOR_PREFIX}{name}")),
+            match GrantId::parse(&name) {
+                Some(grant) => self.accessor_of.items.push(grant),
+                None => self
+                    .odd_accessor_of_keys
+                    .push(format!("{ACCESSOR_OF_PREFIX}{name}")),
             }
         }
     }
@@ -72,7 +74,7 @@ impl ListedLookups {
     /// Readies what was listed for lookups by binary search.
     fn done_listing(&mut self) {
         self.index.done_listing();
-        self.accessors.done_listing();
+        self.accessor_of.done_listing();
     }
 
     /// Takes the entry's index key off the list; whether it was there.
@@ -92,11 +94,11 @@ impl ListedLookups {
         listed.chain(self.odd_index_keys.iter().cloned())
     }
 
-    fn dangling_accessor_keys(&self) -> impl Iterator<Item = String> + '_ {
-        self.accessors
+    fn dangling_accessor_of_keys(&self) -> impl Iterator<Item = String> + '_ {
+        self.accessor_of
             .untaken()
-            .map(accessor_key)
-            .chain(self.odd_accessor_keys.iter().cloned())
+            .map(accessor_of_key)
+            .chain(self.odd_accessor_of_keys.iter().cloned())
     }
 }
 
@@ -132,19 +134,6 @@ impl<T: Ord> Listed<T> {
                 .is_some_and(|t| !std::mem::replace(t, true)),
             Err(_) => false,
         }
-    }
-
-    /// Marks the item at position `at` of the sorted list taken.
-    fn take_at(&mut self, at: usize) {
-        if let Some(taken) = self.taken.get_mut(at) {
-            *taken = true;
-        }
-    }
-
-    fn is_taken(&self, item: &T) -> bool {
-        self.items
-            .binary_search(item)
-            .is_ok_and(|at| self.taken.get(at).copied().unwrap_or(false))
     }
 
     fn untaken(&self) -> impl Iterator<Item = &T> + '_ {
@@ -191,7 +180,7 @@ impl Grants {
     }
 
     /// Removes expired entries, index keys and accessor records without a
-    /// live entry, and replay records that can no longer refuse anything;
+    /// live entry, and last-step records that can no longer refuse anything;
     /// restores index keys and accessor records a crash left unwritten.
     /// Lookups are listed before entries, with no insert in flight, so those
     /// of an entry created meanwhile are never taken for stale. The report
@@ -208,60 +197,62 @@ impl Grants {
             })
             .await?;
         }
-        self.list_in_pages(ACCESSOR_PREFIX, PAGE, |names| lookups.add_accessors(names))
-            .await?;
-        let replay = self.storage.list(REPLAY_PREFIX).await?;
+        self.list_in_pages(ACCESSOR_OF_PREFIX, PAGE, |names| {
+            lookups.add_accessor_of(names)
+        })
+        .await?;
+        let last_steps = self.storage.list(LAST_STEP_PREFIX).await?;
         // Names in no spelling this plugin writes are not entries of ours.
-        // A grant is "taken" once its entry proves live.
-        let mut grants: Listed<GrantId> = Listed::default();
-        self.list_in_pages(GRANT_PREFIX, PAGE, |names| {
-            let ours = names.iter().filter_map(|name| GrantId::parse(name));
-            grants.items.extend(ours);
+        let mut accessors: Vec<Accessor> = Vec::new();
+        self.list_in_pages(ENTRY_PREFIX, PAGE, |names| {
+            let ours = names.iter().filter_map(|name| Accessor::parse(name).ok());
+            accessors.extend(ours);
         })
         .await?;
         drop(listing);
         lookups.done_listing();
-        grants.done_listing();
 
-        for at in 0..grants.items.len() {
-            let Some(&grant) = grants.items.get(at) else {
-                break;
-            };
-            let Some(entry) = self.get_grant(&grant).await? else {
+        let mut live: Vec<GrantId> = Vec::new();
+        let mut random_accessors = false;
+        for accessor in accessors {
+            let Some(entry) = self.read_entry(&accessor).await? else {
                 // Listed but undecodable: it grants nothing.
-                self.storage.delete(&grant_key(&grant)).await?;
+                self.storage.delete(&entry_key(&accessor)).await?;
                 report.entries_removed += 1;
                 continue;
             };
-            let (_, sealed) = self.key.seal(&entry.uuid);
+            let (grant, sealed) = self.key.seal(&entry.uuid);
             let indexed = lookups.take_index(&policy_dir(&entry.policy), grant, sealed);
-            let accessible = lookups.accessors.take(&entry.accessor);
+            let random = self.has_random_accessor(&entry);
+            let recorded = random && lookups.accessor_of.take(&grant);
             if !entry.is_live(now) {
                 self.remove(&entry).await?;
                 report.entries_removed += 1;
                 report.index_keys_removed += u64::from(indexed);
-                report.accessor_records_removed += u64::from(accessible);
+                report.accessor_records_removed += u64::from(recorded);
                 continue;
             }
-            if !indexed || !accessible {
+            if !indexed || random && !recorded {
                 self.put_lookups(&entry, &grant, &sealed).await?;
                 report.index_keys_repaired += u64::from(!indexed);
-                report.accessor_records_repaired += u64::from(!accessible);
+                report.accessor_records_repaired += u64::from(random && !recorded);
             }
-            grants.take_at(at);
+            random_accessors |= random;
+            live.push(grant);
         }
         for key in lookups.dangling_index_keys() {
             self.storage.delete(&key).await?;
             report.index_keys_removed += 1;
         }
-        for key in lookups.dangling_accessor_keys() {
+        for key in lookups.dangling_accessor_of_keys() {
             self.storage.delete(&key).await?;
             report.accessor_records_removed += 1;
         }
-        for name in replay {
-            let key = format!("{REPLAY_PREFIX}{name}");
-            let live = GrantId::parse(&name).is_some_and(|grant| grants.is_taken(&grant));
-            let stale = !live
+        live.sort_unstable();
+        for name in last_steps {
+            let key = format!("{LAST_STEP_PREFIX}{name}");
+            let held = GrantId::parse(&name).is_some_and(|g| live.binary_search(&g).is_ok());
+            let stale = !held
                 || super::read_replay_record(self.storage.as_ref(), &key)
                     .await?
                     .is_some_and(|r| r.is_stale(now));
@@ -270,6 +261,10 @@ impl Grants {
                 report.replay_records_removed += 1;
             }
         }
+        // Only a migration makes entries with random accessors, and none
+        // runs beside a tidy: once none is left, none comes back.
+        self.random_accessors
+            .store(random_accessors, Ordering::Relaxed);
         report.attempt_records_removed = self.tidy_attempts(now).await?;
         Ok(report)
     }

@@ -1,16 +1,16 @@
 //! Preparing the layout: the mount key on the first write, migration from
-//! v1 behind 503s, standbys that leave both to the active node.
+//! v1 and v2 behind 503s, standbys that leave both to the active node.
 
 use super::*;
 
 #[tokio::test]
-async fn initialize_makes_the_key_and_records_layout_v2() {
+async fn initialize_makes_the_key_and_records_layout_v3() {
     let h = Harness::new();
     h.backend.initialize().await.unwrap();
     assert_eq!(h.storage.keys(), ["meta/key", "meta/layout"]);
     assert_eq!(
         h.storage.get("meta/layout").await.unwrap(),
-        Some(br#"{"version":2}"#.to_vec())
+        Some(br#"{"version":3}"#.to_vec())
     );
     let key = h.mount_key().await.unwrap();
     // A restarted process reads the same key.
@@ -76,12 +76,13 @@ async fn v1_data_is_migrated_behind_503s() {
     );
     assert_eq!(
         h.storage.get("meta/layout").await.unwrap(),
-        Some(br#"{"version":2}"#.to_vec())
+        Some(br#"{"version":3}"#.to_vec())
     );
+    assert_eq!(answer.data["accessor"], h.derived_accessor(&uuid).await);
     // The replay record came along.
     let grant = h.grant_id(&uuid).await;
     assert_eq!(
-        h.storage.get(&format!("replay/{grant}")).await.unwrap(),
+        h.storage.get(&format!("last-step/{grant}")).await.unwrap(),
         Some(br#"{"last_step":60000000}"#.to_vec())
     );
 }

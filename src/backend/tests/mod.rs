@@ -115,11 +115,21 @@ impl Harness {
         key.grant_id(&EntryId::parse(uuid).unwrap()).to_string()
     }
 
-    /// The stored form of the entry with this uuid.
+    /// The accessor the mount key derives from `uuid`.
+    async fn derived_accessor(&self, uuid: &str) -> String {
+        let key = self.mount_key().await.unwrap();
+        key.accessor(&EntryId::parse(uuid).unwrap()).to_string()
+    }
+
+    /// The stored form of the entry with this uuid (made by this version).
     async fn stored(&self, uuid: &str) -> Option<Value> {
-        let key = self.mount_key().await?;
-        let grant = key.grant_id(&EntryId::parse(uuid).unwrap());
-        let bytes = self.storage.get(&format!("grant/{grant}")).await.unwrap()?;
+        self.mount_key().await?;
+        let accessor = self.derived_accessor(uuid).await;
+        let bytes = self
+            .storage
+            .get(&format!("entry/{accessor}"))
+            .await
+            .unwrap()?;
         Some(serde_json::from_slice(&bytes).unwrap())
     }
 
