@@ -121,6 +121,7 @@ impl Layout {
                         expired_entries_dropped = report.expired_entries_dropped,
                         replay_records_moved = report.replay_records_moved,
                         leftover_keys_removed = report.leftover_keys_removed,
+                        interrupted_entries_removed = report.interrupted_entries_removed,
                         elapsed_ms = started.elapsed().as_millis() as u64,
                         "migrated TOTP entries to storage layout v3"
                     );

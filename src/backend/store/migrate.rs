@@ -42,9 +42,12 @@ pub(in crate::backend) struct MigrationReport {
     pub expired_entries_dropped: u64,
     pub replay_records_moved: u64,
     pub leftover_keys_removed: u64,
+    /// Entries of a cut-off run that an older version may have revoked
+    /// since (see [`super::migrate_v2`]).
+    pub interrupted_entries_removed: u64,
 }
 
-/// Whether any key of v1 or v2 is left.
+/// Whether any key of v1 or v2 is left, or a cut-off run's record.
 pub(in crate::backend) async fn has_old_data(storage: &dyn Storage) -> Result<bool, StorageError> {
     let v1 = [V1_ENTRY_PREFIX, V1_INDEX_PREFIX, V1_REPLAY_PREFIX];
     for prefix in v1.into_iter().chain(migrate_v2::PREFIXES) {
@@ -52,7 +55,7 @@ pub(in crate::backend) async fn has_old_data(storage: &dyn Storage) -> Result<bo
             return Ok(true);
         }
     }
-    Ok(false)
+    migrate_v2::has_moving_batch(storage).await
 }
 
 /// Entries migrated at once: their writes overlap, so a Raft backend
@@ -109,7 +112,7 @@ pub(in crate::backend) async fn migrate(
 }
 
 /// Runs `move_one` on every name, [`CONCURRENT_ENTRIES`] at a time.
-pub(super) async fn move_all<F, Fut>(
+async fn move_all<F, Fut>(
     report: &mut MigrationReport,
     names: Vec<String>,
     move_one: F,

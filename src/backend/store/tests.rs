@@ -449,6 +449,7 @@ async fn migration_moves_every_v1_entry_and_replay_record() {
             expired_entries_dropped: 1,
             replay_records_moved: 1,
             leftover_keys_removed: 3, // not-a-uuid, and the redeemed entry's two keys
+            interrupted_entries_removed: 0,
         }
     );
     check_migrated(&storage, &v1).await;
@@ -594,6 +595,8 @@ async fn check_migrated_v2(storage: &Arc<MemStorage>, v2: &V2) {
         expected.push(last_step_key(&key().grant_id(&id)));
     }
     assert_eq!(store.get(&v2.redeemed).await.unwrap(), None);
+    // The migration recorded layout v3 before it moved anything.
+    expected.push("meta/layout".to_owned());
     expected.sort();
     assert_eq!(storage.keys(), expected);
 }
@@ -615,6 +618,7 @@ async fn migration_moves_every_v2_entry_keeping_its_accessor() {
             // not-ours, and the redeemed entry's accessor record, index key
             // and replay record
             leftover_keys_removed: 4,
+            interrupted_entries_removed: 0,
         }
     );
     check_migrated_v2(&storage, &v2).await;
@@ -630,6 +634,137 @@ async fn migration_moves_every_v2_entry_keeping_its_accessor() {
 #[tokio::test]
 async fn a_v2_migration_cut_off_after_any_write_is_finished_by_the_next_run() {
     migrate_with_every_cut(write_v2, check_migrated_v2).await;
+}
+
+/// What v0.2.x's redeem removes: every v2 key of the entry.
+async fn redeem_v2(storage: &MemStorage, e: &TotpEntry) {
+    let (grant, sealed) = key().seal(&e.uuid);
+    let index = format!(
+        "by-policy/{}/{grant}.{sealed}",
+        hex::encode(e.policy.as_str())
+    );
+    for k in [
+        format!("grant/{grant}"),
+        format!("accessor/{}", e.accessor),
+        index,
+        format!("replay/{grant}"),
+    ] {
+        storage.delete(&k).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_grant_redeemed_by_v0_2_x_after_a_cut_migration_stays_revoked() {
+    let total = {
+        let storage = Arc::new(MemStorage::new());
+        write_v2(&storage).await;
+        let before = storage.writes();
+        let dyn_storage: Arc<dyn Storage> = storage.clone();
+        migrate(&dyn_storage, &grants(&storage), NOW).await.unwrap();
+        storage.writes() - before
+    };
+    let mut revivals_prevented = 0;
+    for cut in 0..total {
+        let storage = Arc::new(MemStorage::new());
+        let v2 = write_v2(&storage).await;
+        let dyn_storage: Arc<dyn Storage> = storage.clone();
+        storage.fail_writes_after(Some(cut));
+        assert!(migrate(&dyn_storage, &grants(&storage), NOW).await.is_err());
+        storage.fail_writes_after(None);
+        let batch_recorded = storage.get("meta/moving").await.unwrap().is_some();
+        // Rolled back: v0.2.x starts (rewriting the layout record) and
+        // redeems every entry it still sees that already has a v3 copy.
+        storage
+            .put("meta/layout", br#"{"version":2}"#.to_vec())
+            .await
+            .unwrap();
+        let (mut redeemed, mut moved_before) = (Vec::new(), Vec::new());
+        for e in &v2.live {
+            let in_v2 = storage
+                .get(&format!("grant/{}", key().grant_id(&e.uuid)))
+                .await
+                .unwrap()
+                .is_some();
+            let in_v3 = storage
+                .get(&entry_key(&e.accessor))
+                .await
+                .unwrap()
+                .is_some();
+            match (in_v2, in_v3) {
+                (true, true) => {
+                    redeem_v2(&storage, e).await;
+                    redeemed.push(e.uuid);
+                }
+                (false, _) => moved_before.push(e.uuid),
+                (true, false) => {}
+            }
+        }
+        revivals_prevented += redeemed.len();
+        let report = migrate(&dyn_storage, &grants(&storage), NOW).await.unwrap();
+        // Only a recorded batch is distrusted (all three entries are one).
+        let distrusted = if batch_recorded {
+            redeemed.len() + moved_before.len()
+        } else {
+            0
+        };
+        assert_eq!(
+            report.interrupted_entries_removed, distrusted as u64,
+            "cut {cut}"
+        );
+        let store = grants(&storage);
+        store.load_random_accessors().await.unwrap();
+        for e in &v2.live {
+            let found = store.get(&e.uuid).await.unwrap();
+            assert_eq!(found, store.by_accessor(&e.accessor).await.unwrap());
+            if redeemed.contains(&e.uuid) {
+                assert_eq!(found, None, "cut {cut}: a redeemed grant came back");
+            } else if moved_before.contains(&e.uuid) && batch_recorded {
+                // Moved before the cut in the recorded batch: v0.2.x might
+                // have revoked it, so it is removed, never revived.
+                assert_eq!(found, None, "cut {cut}");
+            } else {
+                assert_eq!(found.as_ref(), Some(e), "cut {cut}: a v2 entry was lost");
+            }
+        }
+        assert!(!has_old_data(storage.as_ref()).await.unwrap(), "cut {cut}");
+        assert!(
+            storage.keys().iter().all(|k| !k.starts_with("grant/")
+                && !k.starts_with("accessor/")
+                && !k.starts_with("by-policy/")
+                && !k.starts_with("replay/")
+                && k != "meta/moving"),
+            "cut {cut}: {:?}",
+            storage.keys()
+        );
+    }
+    assert!(
+        revivals_prevented > 0,
+        "no cut left a grant in both layouts"
+    );
+}
+
+#[tokio::test]
+async fn a_finished_migration_leaves_no_batch_to_distrust_after_a_rollback() {
+    let storage = Arc::new(MemStorage::new());
+    let v2 = write_v2(&storage).await;
+    let dyn_storage: Arc<dyn Storage> = storage.clone();
+    migrate(&dyn_storage, &grants(&storage), NOW).await.unwrap();
+    assert_eq!(storage.get("meta/moving").await.unwrap(), None);
+    // A rollback to v0.2.x that writes one entry, then the upgrade again.
+    storage
+        .put("meta/layout", br#"{"version":2}"#.to_vec())
+        .await
+        .unwrap();
+    let late = v2_entry("p", 2_000);
+    put_v2(&storage, &late).await;
+    let report = migrate(&dyn_storage, &grants(&storage), NOW).await.unwrap();
+    assert_eq!(report.entries_moved, 1);
+    assert_eq!(report.interrupted_entries_removed, 0);
+    let store = grants(&storage);
+    store.load_random_accessors().await.unwrap();
+    for e in v2.live.iter().chain([&late]) {
+        assert_eq!(store.get(&e.uuid).await.unwrap().as_ref(), Some(e));
+    }
 }
 
 #[tokio::test]
@@ -652,6 +787,7 @@ async fn v1_and_v2_data_together_migrate_in_one_run() {
     for e in &v2.live {
         assert_eq!(store.get(&e.uuid).await.unwrap().as_ref(), Some(e));
     }
-    // 3 v1 entries × 2 keys, 3 v2 entries × 3 keys, 3 last-step records.
-    assert_eq!(storage.keys().len(), 18, "{:?}", storage.keys());
+    // 3 v1 entries × 2 keys, 3 v2 entries × 3 keys, 3 last-step records,
+    // the layout record.
+    assert_eq!(storage.keys().len(), 19, "{:?}", storage.keys());
 }
