@@ -60,7 +60,8 @@ The RA-TLS auth method keeps TOTP entries: time-limited, one-time grants that
 allow updates of one policy. Each entry has a random uuid, which is the grant
 itself (and its RFC 6238 shared secret): it appears only in the create
 response and in what its holder sends. Operators name entries by their
-accessor, a second random UUID that grants nothing. Entries live only in
+accessor, a second UUID that grants nothing (derived from the uuid one-way,
+with the mount's secret key). Entries live only in
 Vault's encrypted storage, under keys that reveal no uuid.
 ";
 

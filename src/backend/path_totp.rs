@@ -178,7 +178,7 @@ async fn read_expiration(
     request: &Request,
     now: i64,
 ) -> Result<Result<i64, FieldError>, HandlerError> {
-    let max_ttl = backend.max_ttl.take(&request.id);
+    let max_ttl = backend.max_ttl.take(&request.id, &backend.system_view);
     let data = &request.data;
     let value = match data.get("expiration") {
         None => return Ok(Err(FieldError::missing("expiration", "an integer"))),
