@@ -21,20 +21,21 @@ CORES = os.cpu_count() or 1
 # (section 2 counts a verify whose wrong code is counted; the load's verify
 # meets a locked-out policy).
 CODE_CALLS = {
-    "create": "SystemView.MaxLeaseTTL (asked during the existence check), then Storage.Put ×3 at once (entry, accessor record, policy index)",
+    "create": "SystemView.MaxLeaseTTL (asked during the existence check; one call in flight at a time, shared by the creates that arrived before it was sent), then Storage.Put ×2 at once (entry, policy index)",
     "read": "Storage.Get",
     "verify": "Storage.Get (the scope's attempts), Storage.List (policy index), Storage.Get (limits), Storage.Put (attempts); a locked-out scope: the first Get once, then none (the lockout is known)",
-    "delete": "Storage.Get, then Storage.Delete ×4 at once (entry, accessor record, index, replay record)",
+    "delete": "Storage.Get, then Storage.Delete ×3 at once (entry, index, last-step record; an entry made by v0.2.x also its accessor record)",
 }
-CODE_CALL_COUNT = {"create": 4, "read": 1, "verify": 4, "delete": 5}
+# At most: under load, creates share the max lease TTL call.
+CODE_CALL_COUNT = {"create": 3, "read": 1, "verify": 4, "delete": 4}
 # RPCs per request of the load runs (host→plugin + plugin→host), and the
 # sequential round trips of a create.
-LOAD_RPCS = {"create": 7, "read": 3, "verify": 3, "delete": 7}
+LOAD_RPCS = {"create": 6, "read": 3, "verify": 3, "delete": 6}
 LOAD_DESC = {
-    "create": "create (resolve-path, existence check, request; max lease TTL, 3 puts)",
+    "create": "create (resolve-path, existence check, request; max lease TTL (shared under load), 2 puts)",
     "read": "read (resolve-path, request; get)",
     "verify": "refused verify (resolve-path, existence check, request; the lockout known, no call)",
-    "delete": "delete (resolve-path, request; get, 4 deletes)",
+    "delete": "delete (resolve-path, request; get, 3 deletes)",
 }
 SEQUENTIAL_HOPS = {"create": 4}
 SIDE_NAMES = {
@@ -255,7 +256,7 @@ def main():
         host_cause = (
             f"Per create at c={cmax}, bao spends {fmt_cpu(bao_ours)} CPU on ours vs {fmt_cpu(bao_kv)} on a kv write; "
             f"the plugin adds {fmt_cpu(plug_c16)}. Ours makes {rpcs_create:.0f} RPCs ({rc.get('inbound', 3):.0f} host→plugin: "
-            f"resolve-path, existence check, request; the rest plugin→host: max lease TTL, 3 storage puts), kv none. "
+            f"resolve-path, existence check, request; the rest plugin→host: max lease TTL (shared by concurrent creates), 2 storage puts), kv none. "
             f"With a plugin costing 0 CPU the 2-core ceiling would be ≈{bound_kv:.2f}× (bao+wrk CPU per request, kv over ours); "
             f"measured {r_now:.2f}× = {r_now / bound_kv:.0%} of it. "
             f"CPU caps: ≈{fmt_int(ceiling(bao_ours, plug_c16, lg_ours))} rps ours vs ≈{fmt_int(ceiling(bao_kv, lg_kv))} kv."
@@ -298,8 +299,9 @@ def main():
         host_cause += (
             f" **The least the contract allows, on this stack**: {least} calls per create (the max lease TTL, which an `auth tune` "
             f"must change at once, and two keys: one found from the uuid and from the accessor, one index for verify by "
-            f"policy), at the measured cost per call (bao {bao_call:.0f} µs + plugin {plug_call:.0f} µs, ours minus "
-            f"the floor over {calls} calls): ≈{at(best):.2f}× kv; ≈{at(free):.2f}× if the plugin cost nothing at all."
+            f"policy): what ours makes since layout v3 (v0.3.0), the max lease TTL call shared by concurrent creates. At the "
+            f"measured cost per call (bao {bao_call:.0f} µs + plugin {plug_call:.0f} µs, ours minus the floor over "
+            f"{calls} calls): ≈{at(best):.2f}× kv; ≈{at(free):.2f}× if the plugin cost nothing at all."
         )
     w("## Targets (issue #12)")
     w("")
@@ -313,7 +315,7 @@ def main():
     hops = SEQUENTIAL_HOPS["create"]
     p50_cause = (
         f"{hops} sequential round trips per create (resolve-path, existence check with the max lease TTL asked for "
-        f"meanwhile, the request, its 3 puts at once), ≈{fmt_us((p50_ours_c1 - p50_kv_c1) / hops)} each beyond kv's whole write"
+        f"meanwhile, the request, its 2 puts at once), ≈{fmt_us((p50_ours_c1 - p50_kv_c1) / hops)} each beyond kv's whole write"
     )
     p50_floor = runs.p50("create", "floor", cmin)
     if p50_floor == p50_floor and p50_kv_c1:
