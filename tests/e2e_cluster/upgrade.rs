@@ -313,12 +313,20 @@ impl Upgrade {
                 _ => Err(format!("{resp:?}")),
             }
         });
+        // ...and once it has written its first entries: mid-move.
+        let bulk_root = format!("auth/{}/", node.mount_uuid("bulk"));
+        wait_for("the first moved entries", MIGRATION_TIMEOUT, || match node
+            .raw_list(&format!("{bulk_root}entry/"))
+            .len()
+        {
+            0 => Err("none yet".into()),
+            _ => Ok(()),
+        });
         let pids = node.plugin_pids();
         assert!(!pids.is_empty(), "plugin processes of the new version");
         for pid in &pids {
             crate::harness::Bao::signal(*pid, "KILL");
         }
-        let bulk_root = format!("auth/{}/", node.mount_uuid("bulk"));
         let left = node.raw_list(&format!("{bulk_root}{old_entries}")).len();
         let done = node.raw_list(&format!("{bulk_root}entry/")).len();
         eprintln!(
@@ -329,6 +337,7 @@ impl Upgrade {
             left > 0,
             "the kill came after the migration ended: the test proves nothing"
         );
+        assert!(done > 0, "the kill came before the first move");
         // The next requests start a new process, which finishes the migration.
         let unavailable = wait_migrated(node, "bulk", &bulk_probe)
             + wait_migrated(node, "ratls", &id(&data.small[0]));
