@@ -458,6 +458,18 @@ async fn migration_moves_every_v1_entry_and_replay_record() {
     assert_eq!(again, MigrationReport::default());
 }
 
+/// How many writes a migration of what `write` stores makes.
+async fn writes_of_a_whole_migration<D>(write: impl AsyncFn(&MemStorage) -> D) -> usize {
+    let storage = Arc::new(MemStorage::new());
+    write(&storage).await;
+    let before = storage.writes();
+    let dyn_storage: Arc<dyn Storage> = storage.clone();
+    migrate(&dyn_storage, &grants(&storage), NOW).await.unwrap();
+    let total = storage.writes() - before;
+    assert!(total > 20, "{total} writes");
+    total
+}
+
 /// Runs `write` into fresh storage, then a migration cut off after each of
 /// its writes in turn, then a full one, and `check`s what results.
 async fn migrate_with_every_cut<D, W, C>(write: W, check: C)
@@ -465,15 +477,7 @@ where
     W: AsyncFn(&MemStorage) -> D,
     C: AsyncFn(&Arc<MemStorage>, &D),
 {
-    let total = {
-        let storage = Arc::new(MemStorage::new());
-        write(&storage).await;
-        let before = storage.writes();
-        let dyn_storage: Arc<dyn Storage> = storage.clone();
-        migrate(&dyn_storage, &grants(&storage), NOW).await.unwrap();
-        storage.writes() - before
-    };
-    assert!(total > 20, "{total} writes");
+    let total = writes_of_a_whole_migration(&write).await;
     for cut in 0..total {
         let storage = Arc::new(MemStorage::new());
         let data = write(&storage).await;
@@ -655,14 +659,7 @@ async fn redeem_v2(storage: &MemStorage, e: &TotpEntry) {
 
 #[tokio::test]
 async fn a_grant_redeemed_by_v0_2_x_after_a_cut_migration_stays_revoked() {
-    let total = {
-        let storage = Arc::new(MemStorage::new());
-        write_v2(&storage).await;
-        let before = storage.writes();
-        let dyn_storage: Arc<dyn Storage> = storage.clone();
-        migrate(&dyn_storage, &grants(&storage), NOW).await.unwrap();
-        storage.writes() - before
-    };
+    let total = writes_of_a_whole_migration(write_v2).await;
     let mut revivals_prevented = 0;
     for cut in 0..total {
         let storage = Arc::new(MemStorage::new());
