@@ -127,12 +127,16 @@ where
             tasks.spawn(move_one(name.clone()));
         }
         while let Some(joined) = tasks.join_next().await {
-            let moved = joined
-                .map_err(|e| StorageError::Transport(format!("a migration task stopped: {e}")))??;
-            report.count(moved);
+            report.count(joined.map_err(stopped)??);
         }
     }
     Ok(())
+}
+
+/// A migration task that panicked or was cancelled, as the storage error
+/// that stops the run (the next one resumes it).
+pub(super) fn stopped(error: tokio::task::JoinError) -> StorageError {
+    StorageError::Transport(format!("a migration task stopped: {error}"))
 }
 
 /// Moves the v1 entry `totp/<name>`, then deletes its v1 keys (the entry

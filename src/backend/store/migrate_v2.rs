@@ -29,7 +29,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::migrate::{
-    CONCURRENT_ENTRIES, MigrationReport, Moved, move_replay_record, remove_leftovers,
+    CONCURRENT_ENTRIES, MigrationReport, Moved, move_replay_record, remove_leftovers, stopped,
 };
 use super::{Grants, meta};
 use crate::domain::{Accessor, GrantId, TotpEntry};
@@ -116,17 +116,6 @@ pub(super) async fn migrate(
         }
     }
     storage.delete(MOVING_KEY).await?;
-    remove_all_leftovers(storage.as_ref(), report).await
-}
-
-fn stopped(error: tokio::task::JoinError) -> StorageError {
-    StorageError::Transport(format!("a migration task stopped: {error}"))
-}
-
-async fn remove_all_leftovers(
-    storage: &dyn Storage,
-    report: &mut MigrationReport,
-) -> Result<(), StorageError> {
     // The entries go last, as in each move.
     let leftovers = [
         V2_INDEX_PREFIX,
@@ -134,7 +123,7 @@ async fn remove_all_leftovers(
         V2_REPLAY_PREFIX,
         V2_ENTRY_PREFIX,
     ];
-    report.leftover_keys_removed += remove_leftovers(storage, &leftovers).await?;
+    report.leftover_keys_removed += remove_leftovers(storage.as_ref(), &leftovers).await?;
     Ok(())
 }
 
